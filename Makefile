@@ -1,0 +1,45 @@
+# Every target works on a fresh clone: it creates .venv and installs segkit first if needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The install is redone only when pyproject.toml changes (stamp named after its content hash).
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
+ARGS ?=
+
+.PHONY: install train test test-all lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Train the default recipe (U-Net on the built-in synthetic data); pass overrides with ARGS=...
+train: install
+	$(BIN)/python -m segkit.train $(ARGS)
+
+# Default suite (unit + integration, no `slow`).
+test: install
+	$(BIN)/python -m pytest $(ARGS)
+
+# Everything, including the long training runs marked `slow`.
+test-all: install
+	$(BIN)/python -m pytest -m "" $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Side-by-side CPU speed of precision / memory-format choices (experiments/precision/).
+bench: install
+	$(BIN)/python experiments/precision/bench_precision.py
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache

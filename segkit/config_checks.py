@@ -1,0 +1,79 @@
+"""Checks of a composed config that run before torch is imported, so a bad value costs
+a second, not a training start. Each failure is one line naming the key, the value and what
+is accepted."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key and the accepted values."""
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    """Raise `ConfigError` for the first invalid value found in a training config."""
+    data, model = cfg.data, cfg.model
+    _positive_int(data, "data", "batch_size")
+    _positive_int(data, "data", "num_classes")
+    num_classes = data.num_classes
+    if num_classes < 2:
+        raise ConfigError(f"data.num_classes={num_classes} is invalid: expected at least 2")
+    for key in ("class_names", "palette"):
+        values = data.get(key)
+        if values is not None and len(values) != num_classes:
+            raise ConfigError(
+                f"data.{key} has {len(values)} entries but data.num_classes={num_classes}: "
+                "expected one per class"
+            )
+    net = model.get("net")
+    for key, node, name in (
+        ("model.num_classes", model, "num_classes"),
+        ("model.net.classes", net or {}, "classes"),
+    ):
+        if name in node and node[name] != num_classes:
+            raise ConfigError(
+                f"{key}={node[name]} differs from data.num_classes={num_classes}: "
+                "leave it as ${data.num_classes} or change both"
+            )
+    max_epochs = cfg.trainer.get("max_epochs")
+    if max_epochs is not None and not (max_epochs == -1 or max_epochs >= 1):
+        raise ConfigError(
+            f"trainer.max_epochs={max_epochs} is invalid: expected a positive integer or -1"
+        )
+    if net is not None and "image_size" in data:
+        check_input_size(net, data.image_size)
+
+
+def input_size_divisor(net: DictConfig) -> int | None:
+    """What input height and width must be divisible by, for smp networks (None: no rule known).
+
+    smp encoders downsample by 2 at each of `encoder_depth` stages (5 by default); smp refuses
+    inputs whose size is not a multiple of that total stride.
+    """
+    target = str(net.get("_target_", ""))
+    if not target.startswith("segmentation_models_pytorch."):
+        return None
+    return 2 ** int(net.get("encoder_depth", 5))
+
+
+def check_input_size(net: DictConfig, image_size: int | list[int]) -> None:
+    divisor = input_size_divisor(net)
+    if divisor is None:
+        return
+    sizes = [image_size, image_size] if isinstance(image_size, int) else list(image_size)
+    for size in sizes:
+        if size % divisor:
+            below = size // divisor * divisor
+            nearest = [s for s in (below, below + divisor) if s > 0]
+            raise ConfigError(
+                f"data.image_size={size} is not accepted by {net._target_}: height and width "
+                f"must be multiples of {divisor} (2**encoder_depth); nearest valid sizes: "
+                + ", ".join(map(str, nearest))
+            )
+
+
+def _positive_int(node: DictConfig, prefix: str, key: str) -> None:
+    value = node.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{prefix}.{key}={value!r} is invalid: expected a positive integer")

@@ -1,0 +1,70 @@
+"""Semantic segmentation metrics from a dataset-level confusion matrix.
+
+The confusion matrix is accumulated with torchmetrics (its states are summed across DDP ranks),
+and every score is derived from it at the end of the epoch:
+- pixels whose target is the ignore index are dropped;
+- IoU of class c = TP / (TP + FP + FN);
+- mIoU averages over classes present in the target or the prediction; a class absent from both
+  has no defined IoU and is left out of the mean (its IoU is reported as NaN);
+- pixel accuracy = correct pixels / counted pixels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import torch
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+
+def scores_from_confusion(confmat: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Scores from a confusion matrix [C, C] (rows: target, columns: prediction).
+
+    Returns ``{"miou": scalar, "acc": scalar, "iou": [C] with NaN for absent classes}``.
+    """
+    confmat = confmat.double()
+    tp = confmat.diag()
+    union = confmat.sum(0) + confmat.sum(1) - tp
+    present = union > 0
+    iou = torch.where(present, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
+    total = confmat.sum()
+    return {
+        "miou": iou[present].mean() if present.any() else torch.tensor(float("nan")),
+        "acc": tp.sum() / total if total > 0 else torch.tensor(float("nan")),
+        "iou": iou,
+    }
+
+
+class SegmentationScores(MulticlassConfusionMatrix):
+    """mIoU, pixel accuracy and per-class IoU over a whole dataset.
+
+    ``update(preds, target)``: preds int64 [B,H,W] class indices (or logits [B,C,H,W]),
+    target int64 [B,H,W]. ``compute()`` returns flat float keys: ``miou``, ``acc`` and
+    ``iou/<class name>``, ready to be logged under a stage prefix. The state is the confusion
+    matrix itself, so DDP sync sums it across ranks.
+    """
+
+    def __init__(self, num_classes: int, ignore_index: int, class_names: Sequence[str]) -> None:
+        if len(class_names) != num_classes:
+            raise ValueError(
+                f"{len(class_names)} class names for {num_classes} classes: expected one per class"
+            )
+        super().__init__(num_classes, ignore_index=ignore_index, validate_args=False)
+        self.keys = [f"iou/{metric_safe_name(n)}" for n in class_names]
+
+    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
+        if preds.ndim == target.ndim + 1:
+            preds = preds.argmax(1)
+        super().update(preds, target)
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        scores = scores_from_confusion(super().compute())
+        out = {"miou": scores["miou"].float(), "acc": scores["acc"].float()}
+        out.update({k: v.float() for k, v in zip(self.keys, scores["iou"], strict=True)})
+        return out
+
+
+def metric_safe_name(name: str) -> str:
+    """Class name usable in a metric key: lower case, runs of other characters become '_'."""
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_") or "class"

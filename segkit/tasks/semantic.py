@@ -1,0 +1,134 @@
+"""Semantic segmentation as a LightningModule: how a network is trained and evaluated."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from segkit.metrics import SegmentationScores
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+
+# Argument names under which torch schedulers take the run length, filled in when the
+# scheduler config leaves them out (the length is only known once the trainer has the data).
+_RUN_LENGTH_ARGS = ("total_iters", "total_steps", "T_max")
+
+
+class SemanticSegmentation(L.LightningModule):
+    """Trains a network mapping images [B,3,H,W] to logits [B,C,H,W] on semantic samples.
+
+    Batches follow the semantic sample contract: ``{"image": float [B,3,H,W], "mask": int64
+    [B,H,W] (ignore_index = ignore), "name": list[str]}``.
+
+    Logs ``train/loss`` every step; ``val/loss``, ``val/miou``, ``val/acc`` and
+    ``val/iou/<class>`` every validation epoch (``test/...`` likewise). Scores come from a
+    dataset-level confusion matrix (see `segkit.metrics`).
+
+    Args:
+        net: the network (any ``nn.Module`` returning logits at input resolution).
+        loss: loss module called as ``loss(logits, mask)``.
+        optimizer: factory called with the parameters (Hydra ``_partial_: true``).
+        scheduler: optional factory called with the optimizer; ``total_iters``/``total_steps``/
+            ``T_max`` are filled with the run length in steps (or epochs) when not set.
+        num_classes, ignore_index, class_names: dataset facts (``${data.*}`` in configs).
+        scheduler_interval: "step" or "epoch".
+        channels_last: keep the network and inputs in channels-last memory format (faster
+            convolutions with bf16 on CPU and with AMP on recent GPUs; results are the same).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        loss: nn.Module,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        num_classes: int = 2,
+        ignore_index: int = 255,
+        class_names: Sequence[str] | None = None,
+        scheduler_interval: str = "step",
+        channels_last: bool = True,
+    ) -> None:
+        super().__init__()
+        if scheduler_interval not in ("step", "epoch"):
+            raise ValueError(
+                f"scheduler_interval={scheduler_interval!r} is invalid: expected 'step' or 'epoch'"
+            )
+        # Modules and factories stay out of hparams: checkpoints must load with torch's
+        # weights_only=True; the resolved run config in the checkpoint rebuilds them.
+        self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"], logger=False)
+        self.net, self.loss = net, loss
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net.to(memory_format=self.memory_format)
+        names = (
+            list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
+        )
+        self.val_scores = SegmentationScores(num_classes, ignore_index, names)
+        self.test_scores = SegmentationScores(num_classes, ignore_index, names)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images float [B,3,H,W] -> logits [B,C,H,W]."""
+        return self.net(images.contiguous(memory_format=self.memory_format))
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self.loss(self(batch["image"]), batch["mask"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_scores)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "test", self.test_scores)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_scores("val", self.val_scores)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_scores("test", self.test_scores)
+
+    def _evaluate(self, batch: dict[str, Any], stage: str, scores: SegmentationScores) -> None:
+        logits = self(batch["image"])
+        loss = self.loss(logits, batch["mask"])
+        self.log(
+            f"{stage}/loss",
+            loss,
+            prog_bar=stage == "val",
+            sync_dist=True,
+            batch_size=batch["image"].shape[0],
+        )
+        scores.update(logits.argmax(1), batch["mask"])
+
+    def _log_scores(self, stage: str, scores: SegmentationScores) -> None:
+        # compute() already sums the confusion matrix across ranks: every rank logs the same.
+        values = scores.compute()
+        scores.reset()
+        self.log_dict({f"{stage}/{k}": v for k, v in values.items() if k != "miou"})
+        self.log(f"{stage}/miou", values["miou"], prog_bar=True)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer, **self._run_length_kwargs())
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval},
+        }
+
+    def _run_length_kwargs(self) -> dict[str, int]:
+        factory = self.scheduler_factory
+        given = getattr(factory, "keywords", {}) or {}
+        target = getattr(factory, "func", factory)
+        params = inspect.signature(target).parameters
+        if self.hparams.scheduler_interval == "step":
+            length = int(self.trainer.estimated_stepping_batches)
+        else:
+            length = int(self.trainer.max_epochs)
+        return {a: length for a in _RUN_LENGTH_ARGS if a in params and given.get(a) is None}

@@ -1,0 +1,92 @@
+"""`python -m segkit.train`: train a segmenter from Hydra-composed configs.
+
+Wires objects only: data module, task, callbacks, loggers and trainer come from `conf/` via
+`_target_`. Heavy imports happen after the config is checked, so `--help`, `--cfg job` and
+config errors return in about a second.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.errors import InstantiationException
+from omegaconf import DictConfig, OmegaConf
+
+from segkit.config_checks import ConfigError, check_train_config
+
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit, then evaluate the best checkpoint on val (and test); return those metrics."""
+    import lightning as L
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.utils import instantiate
+
+    from segkit.utils.run_outputs import (
+        ConfigInCheckpoint,
+        print_summary,
+        write_metrics,
+        write_resolved_config,
+    )
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    write_resolved_config(cfg, run_dir)
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule = instantiate(cfg.data)
+    task = instantiate(
+        cfg.model,
+        _convert_="all",  # plain lists/dicts: checkpoints must load with weights_only=True
+        loss=instantiate(cfg.loss),
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+    )
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    callbacks.append(ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)))
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if trainer.interrupted:
+        raise SystemExit("segkit: training was interrupted; last checkpoint is in " + str(run_dir))
+
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    ckpt = best or None  # no checkpoint: evaluate the weights in memory
+    metrics: dict[str, float] = {}
+    for results in trainer.validate(task, datamodule=datamodule, ckpt_path=ckpt, verbose=False):
+        metrics.update(results)
+    if cfg.get("test"):
+        for results in trainer.test(task, datamodule=datamodule, ckpt_path=ckpt, verbose=False):
+            metrics.update(results)
+    if trainer.is_global_zero:
+        write_metrics(metrics, run_dir / "metrics.json")
+        print_summary(metrics, cfg.monitor, run_dir, best)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry; returns the monitored metric so sweepers can optimise it."""
+    try:
+        check_train_config(cfg)
+        metrics = train(cfg)
+    except (ConfigError, InstantiationException) as err:
+        print(f"segkit: config error: {_one_line(err)}", file=sys.stderr)
+        sys.exit(2)
+    return metrics.get(cfg.monitor)
+
+
+def _one_line(err: Exception) -> str:
+    """`<config key>: <original message>` for an object that refused its arguments."""
+    if isinstance(err, InstantiationException) and err.__cause__ is not None:
+        lines = str(err).splitlines()
+        key = lines[-1].removeprefix("full_key: ") if lines[-1].startswith("full_key: ") else ""
+        return f"{key}: {err.__cause__}" if key else str(err.__cause__)
+    return str(err)
+
+
+if __name__ == "__main__":
+    main()

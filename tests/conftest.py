@@ -1,0 +1,47 @@
+"""Shared fixtures: Hydra configs composed the way `segkit.train` composes them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from segkit.train import CONF_DIR
+
+# Small, fast settings for any run a test starts (64x64 images, a couple of batches).
+TINY_OVERRIDES = [
+    "data.image_size=64",
+    "data.train_size=8",
+    "data.val_size=5",
+    "data.test_size=4",
+    "data.batch_size=4",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.enable_model_summary=false",
+    "trainer.enable_progress_bar=false",
+]
+
+
+@pytest.fixture
+def compose_train(tmp_path: Path) -> Callable[..., DictConfig]:
+    """Compose conf/train.yaml with overrides; `${hydra:...}` resolves, output dir in tmp."""
+
+    def _compose(*overrides: str) -> DictConfig:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(tmp_path / "run")
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            del cfg["hydra"]  # as in `segkit.train`: `${hydra:...}` resolves from HydraConfig
+        return cfg
+
+    yield _compose
+    GlobalHydra.instance().clear()

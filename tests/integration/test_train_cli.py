@@ -1,0 +1,170 @@
+"""`python -m segkit.train` in a subprocess: run dir, checkpoints, metrics.json, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from segkit.utils.run_outputs import CONFIG_KEY
+from tests.conftest import TINY_OVERRIDES
+
+CLASSES = ("background", "disc", "square", "triangle", "ring")
+
+
+def run_train(*args: str, cwd: Path | None = None, env: dict | None = None, check=True):
+    proc = subprocess.run(
+        [sys.executable, "-m", "segkit.train", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_train_run_writes_run_dir_checkpoints_and_metrics(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_train(
+        *TINY_OVERRIDES,
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=1",
+        "seed=1",
+        f"hydra.run.dir={run_dir}",
+    )
+
+    assert "segkit: training finished" in proc.stdout
+    assert str(run_dir / "checkpoints" / "best.ckpt") in proc.stdout
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    expected = {"val/loss", "val/miou", "val/acc", "test/loss", "test/miou", "test/acc"}
+    expected |= {f"{s}/iou/{c}" for s in ("val", "test") for c in CLASSES}
+    assert set(metrics) == expected
+    assert 0.0 <= metrics["val/miou"] <= 1.0
+
+    config_text = (run_dir / ".hydra" / "config.yaml").read_text()
+    assert "${" not in config_text  # resolved
+    assert "seed: 1" in config_text
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        epochs = {row["epoch"] for row in csv.DictReader(f) if row.get("val/miou")}
+    assert epochs >= {"0", "1"}  # trainer.max_epochs=2 took effect
+
+    # The checkpoint loads safely and rebuilds the network without any config file.
+    ckpt = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    net = instantiate(ckpt[CONFIG_KEY]["model"]["net"])
+    state = {
+        k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")
+    }
+    net.load_state_dict(state)  # strict: every key matches
+    assert ckpt["hyper_parameters"]["class_names"] == list(CLASSES)
+
+
+def test_cfg_job_prints_config_without_importing_torch(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "segkit.train",
+            "--cfg",
+            "job",
+            "trainer.max_epochs=2",
+            "data.batch_size=4",
+            "model.net.encoder_name=resnet34",
+            "seed=1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
+    assert "torch" not in imported and "lightning" not in imported
+    for line in ("max_epochs: 2", "batch_size: 4", "encoder_name: resnet34", "seed: 1"):
+        assert line in proc.stdout
+
+
+def test_help_lists_config_groups(tmp_path):
+    proc = run_train("--help", cwd=tmp_path)
+    for group in ("model: unet", "data: synthetic", "optimizer:", "scheduler:"):
+        assert group in proc.stdout
+
+
+def test_unknown_option_shows_hydra_options_not_a_traceback(tmp_path):
+    proc = run_train("model=nope", f"hydra.run.dir={tmp_path / 'r'}", check=False)
+    assert proc.returncode != 0
+    assert "Could not find 'model/nope'" in proc.stderr
+    assert "Available options in 'model'" in proc.stderr and "unet" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.batch_size=0", "data.batch_size=0 is invalid: expected a positive integer"),
+        ("data.image_size=100", "nearest valid sizes: 96, 128"),
+        ("data.difficulty=3", "data: difficulty=3 is invalid: expected 0..1"),
+    ],
+)
+def test_invalid_value_ends_with_one_clear_line(tmp_path, override, message):
+    proc = run_train(override, f"hydra.run.dir={tmp_path / 'r'}", check=False)
+    assert proc.returncode == 2
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("segkit: config error:")]
+    assert message in line
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "r" / "checkpoints").exists()
+
+
+def test_wheel_ships_configs_and_trains_from_any_directory(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(root),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = (tmp_path / "dist").glob("segkit-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = {n for n in names if n.startswith("segkit/conf/") and n.endswith(".yaml")}
+    in_repo = {str(p.relative_to(root)) for p in (root / "segkit" / "conf").rglob("*.yaml")}
+    assert shipped == in_repo
+    # A wheel is a zip of the installed layout: unpacked, it is a non-editable install.
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import segkit; print(segkit.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+        check=True,
+    )
+    assert where.stdout.startswith(str(site))
+    run_train(*TINY_OVERRIDES, "hydra.run.dir=run", cwd=elsewhere, env=env)
+    assert (elsewhere / "run" / "metrics.json").is_file()

@@ -1,0 +1,144 @@
+"""SemanticSegmentation: shapes, learning, scheduler run length, logged keys."""
+
+from __future__ import annotations
+
+import functools
+
+import lightning as L
+import pytest
+import segmentation_models_pytorch as smp
+import torch
+
+from segkit.data.synthetic import SyntheticDataModule
+from segkit.tasks.semantic import SemanticSegmentation
+
+
+def make_task(scheduler=None, interval="step", channels_last=True):
+    torch.manual_seed(0)
+    net = smp.Unet("resnet18", encoder_weights=None, classes=3, decoder_channels=(32, 16, 8, 8, 8))
+    return SemanticSegmentation(
+        net,
+        torch.nn.CrossEntropyLoss(ignore_index=255),
+        functools.partial(torch.optim.AdamW, lr=3e-3),
+        scheduler,
+        num_classes=3,
+        class_names=["bg", "a", "b"],
+        scheduler_interval=interval,
+        channels_last=channels_last,
+    )
+
+
+def test_forward_returns_logits_at_input_resolution():
+    task = make_task()
+    assert task(torch.randn(2, 3, 64, 96)).shape == (2, 3, 64, 96)
+
+
+def test_channels_last_gives_the_same_logits():
+    x = torch.randn(1, 3, 64, 64)
+    a, b = make_task(channels_last=True).eval(), make_task(channels_last=False).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(a(x), b(x), rtol=1e-4, atol=1e-4)
+
+
+def test_training_fits_a_fixed_batch():
+    task = make_task()
+    opt = task.optimizer_factory(params=task.parameters())
+    images = torch.randn(2, 3, 64, 64)
+    mask = torch.zeros(2, 64, 64, dtype=torch.long)
+    mask[:, 16:48, 16:48] = 1
+    mask[:, :8] = 2
+    mask[0, 0, 0] = 255  # ignored pixel
+    batch = {"image": images, "mask": mask}
+    task.log = lambda *a, **k: None  # no trainer attached
+    first = float(task.training_step(batch, 0))
+    for _ in range(25):
+        opt.zero_grad()
+        task.training_step(batch, 0).backward()
+        opt.step()
+    last = float(task.training_step(batch, 0))
+    assert last < first * 0.3
+
+
+@pytest.mark.parametrize(
+    ("factory", "interval", "arg"),
+    [
+        (
+            functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=1e-3),
+            "step",
+            "total_steps",
+        ),
+        (
+            functools.partial(torch.optim.lr_scheduler.PolynomialLR, power=0.9),
+            "step",
+            "total_iters",
+        ),
+        (functools.partial(torch.optim.lr_scheduler.CosineAnnealingLR), "epoch", "T_max"),
+    ],
+)
+def test_scheduler_gets_the_run_length(tmp_path, factory, interval, arg):
+    task = make_task(scheduler=factory, interval=interval)
+    dm = SyntheticDataModule(
+        num_classes=3,
+        class_names=["bg", "a", "b"],
+        image_size=64,
+        train_size=12,
+        val_size=2,
+        test_size=2,
+        batch_size=4,
+    )
+    trainer = L.Trainer(
+        max_epochs=2,
+        limit_val_batches=0,
+        logger=False,
+        accelerator="cpu",
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(task, dm)
+    scheduler = trainer.lr_scheduler_configs[0].scheduler
+    expected = 6 if interval == "step" else 2  # 3 batches x 2 epochs, or 2 epochs
+    assert getattr(scheduler, arg) == expected
+    assert trainer.lr_scheduler_configs[0].interval == interval
+
+
+def test_validation_logs_contract_keys(tmp_path):
+    task = make_task()
+    dm = SyntheticDataModule(
+        num_classes=3,
+        class_names=["bg", "a", "b"],
+        image_size=64,
+        train_size=4,
+        val_size=3,
+        test_size=2,
+        batch_size=2,
+    )
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        accelerator="cpu",
+        limit_train_batches=1,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(task, dm)
+    keys = set(trainer.callback_metrics)
+    assert {
+        "train/loss",
+        "val/loss",
+        "val/miou",
+        "val/acc",
+        "val/iou/bg",
+        "val/iou/a",
+        "val/iou/b",
+    } <= keys
+    (test,) = trainer.test(task, dm, verbose=False)
+    assert {"test/miou", "test/acc", "test/loss"} <= set(test)
+
+
+def test_bad_scheduler_interval_is_refused():
+    with pytest.raises(ValueError, match="scheduler_interval='batch' is invalid"):
+        make_task(interval="batch")
