@@ -23,11 +23,11 @@ train: install
 
 # Default suite (unit + integration, no `slow`).
 test: install
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n auto $(ARGS)
 
 # Everything, including the long training runs marked `slow`.
 test-all: install
-	$(BIN)/python -m pytest -m "" $(ARGS)
+	$(BIN)/python -m pytest -n auto -m "" $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

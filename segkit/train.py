@@ -51,7 +51,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     if trainer.interrupted:
-        raise SystemExit("segkit: training was interrupted; last checkpoint is in " + str(run_dir))
+        raise SystemExit(
+            f"segkit: training was interrupted; checkpoints so far: {run_dir}/checkpoints"
+        )
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt = best or None  # no checkpoint: evaluate the weights in memory

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
+
+# Under pytest-xdist each worker (and the runs it starts) uses one thread: on 2 cores two
+# 1-thread processes get more done than two processes fighting over 2 threads each.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
 
 import pytest
 from hydra import compose, initialize_config_dir

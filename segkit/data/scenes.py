@@ -29,18 +29,18 @@ PALETTE = (
     (245, 130, 48),
     (145, 30, 180),
 )
-# Mean object colour per class. Classes come in pairs with close means (disc/triangle,
-# ring/cross, square/star, ~35 apart) and the spread within a class (20 + 50 * difficulty
+# Mean object colour per class. Classes come in pairs with close means (disc/ring,
+# triangle/cross, square/star, ~35 apart) and the spread within a class (20 + 50 * difficulty
 # per channel) is larger than that, so colour narrows a pixel down to a pair but the members of
 # a pair overlap: telling them apart takes shape.
 _CLASS_BASE_COLOUR = np.array(
     [
-        (180, 85, 75),
-        (160, 105, 95),
-        (75, 115, 180),
-        (95, 135, 160),
-        (110, 170, 80),
-        (130, 150, 100),
+        (180, 85, 75),  # disc
+        (75, 115, 180),  # triangle
+        (160, 105, 95),  # ring
+        (95, 135, 160),  # cross
+        (110, 170, 80),  # square
+        (130, 150, 100),  # star
     ],
     dtype=np.float32,
 )

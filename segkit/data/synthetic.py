@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from segkit.data.scenes import CLASS_NAMES, PALETTE, SceneSpec, render_scene, split_seed
+from segkit.data.scenes import CLASS_NAMES, PALETTE, Scene, SceneSpec, render_scene, split_seed
 
 #: ImageNet statistics: what pretrained encoders expect.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -39,6 +39,9 @@ class SyntheticScenes(Dataset):
         transform: optional albumentations-style callable ``t(image=, mask=) -> dict``, applied
             to the uint8 image and class mask (semantic mode only).
         mean, std: normalisation for semantic mode.
+        cache: keep each rendered scene in memory (uint8: about 4 bytes per pixel plus the
+            instance masks), so later epochs skip rendering. Transforms still run every time.
+            With loader workers, each worker caches the scenes it renders.
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class SyntheticScenes(Dataset):
         transform: Callable[..., dict[str, Any]] | None = None,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        cache: bool = False,
     ) -> None:
         if mode not in ("semantic", "instance"):
             raise ValueError(f"mode={mode!r} is invalid: expected 'semantic' or 'instance'")
@@ -57,16 +61,24 @@ class SyntheticScenes(Dataset):
             raise ValueError("transforms are supported in semantic mode only")
         self.spec, self.seed, self.length, self.mode = spec, seed, length, mode
         self.transform = transform
+        self._cache: dict[int, Scene] | None = {} if cache else None
         self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1) * 255.0
         self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1) * 255.0
 
     def __len__(self) -> int:
         return self.length
 
+    def _scene(self, index: int) -> Scene:
+        if self._cache is None:
+            return render_scene(self.spec, self.seed, index)
+        if index not in self._cache:
+            self._cache[index] = render_scene(self.spec, self.seed, index)
+        return self._cache[index]
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} scenes")
-        scene = render_scene(self.spec, self.seed, index)
+        scene = self._scene(index)
         name = f"synthetic_{self.seed}_{index:06d}"
         if self.mode == "instance":
             return {
@@ -76,7 +88,8 @@ class SyntheticScenes(Dataset):
             }
         image, mask = scene.image, scene.mask
         if self.transform is not None:
-            out = self.transform(image=image, mask=mask)
+            # Copies: a transform that writes in place must not change the cached scene.
+            out = self.transform(image=image.copy(), mask=mask.copy())
             image, mask = out["image"], out["mask"]
         image_t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
         return {
@@ -120,6 +133,8 @@ class SyntheticDataModule(L.LightningDataModule):
         difficulty, min_objects, max_objects: see `SceneSpec`.
         task: "semantic" or "instance" (sample contract).
         train_transform: optional albumentations-style transform for training samples.
+        cache: keep rendered scenes in memory (see `SyntheticScenes`); the scenes of an epoch
+            are rendered once instead of once per epoch.
     """
 
     def __init__(
@@ -140,6 +155,7 @@ class SyntheticDataModule(L.LightningDataModule):
         max_objects: int = 6,
         task: str = "semantic",
         train_transform: Callable[..., dict[str, Any]] | None = None,
+        cache: bool = True,
     ) -> None:
         super().__init__()
         class_names = CLASS_NAMES[:num_classes] if class_names is None else class_names
@@ -163,15 +179,21 @@ class SyntheticDataModule(L.LightningDataModule):
         self.palette, self.ignore_index = palette, ignore_index
         self.batch_size, self.num_workers = batch_size, num_workers
         self.seed, self.task, self.train_transform = seed, task, train_transform
+        self.cache = cache
+        self._datasets: dict[str, SyntheticScenes] = {}
 
     def dataset(self, split: str) -> SyntheticScenes:
-        return SyntheticScenes(
-            self.spec,
-            seed=split_seed(self.seed, split),
-            length=self.sizes[split],
-            mode=self.task,
-            transform=self.train_transform if split == "train" else None,
-        )
+        """The split's dataset; built once, so its scene cache lives as long as the module."""
+        if split not in self._datasets:
+            self._datasets[split] = SyntheticScenes(
+                self.spec,
+                seed=split_seed(self.seed, split),
+                length=self.sizes[split],
+                mode=self.task,
+                transform=self.train_transform if split == "train" else None,
+                cache=self.cache,
+            )
+        return self._datasets[split]
 
     def _loader(self, split: str) -> DataLoader:
         return DataLoader(

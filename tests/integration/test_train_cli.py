@@ -14,10 +14,11 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from segkit.data.scenes import CLASS_NAMES
 from segkit.utils.run_outputs import CONFIG_KEY
 from tests.conftest import TINY_OVERRIDES
 
-CLASSES = ("background", "disc", "square", "triangle", "ring")
+CLASSES = CLASS_NAMES[:5]  # the default data config's classes
 
 
 def run_train(*args: str, cwd: Path | None = None, env: dict | None = None, check=True):

@@ -50,13 +50,37 @@ def test_training_fits_a_fixed_batch():
     mask[0, 0, 0] = 255  # ignored pixel
     batch = {"image": images, "mask": mask}
     task.log = lambda *a, **k: None  # no trainer attached
-    first = float(task.training_step(batch, 0))
+    first = task.training_step(batch, 0).item()
     for _ in range(25):
         opt.zero_grad()
         task.training_step(batch, 0).backward()
         opt.step()
-    last = float(task.training_step(batch, 0))
+    last = task.training_step(batch, 0).item()
     assert last < first * 0.3
+
+
+def fit_tiny(task, tmp_path, train_size, batch_size, **trainer_kwargs):
+    """Fit `task` on a few 64x64 synthetic scenes with 3 classes; return the trainer and data."""
+    dm = SyntheticDataModule(
+        num_classes=3,
+        class_names=["bg", "a", "b"],
+        image_size=64,
+        train_size=train_size,
+        val_size=3,
+        test_size=2,
+        batch_size=batch_size,
+    )
+    trainer = L.Trainer(
+        logger=False,
+        accelerator="cpu",
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        **trainer_kwargs,
+    )
+    trainer.fit(task, dm)
+    return trainer, dm
 
 
 @pytest.mark.parametrize(
@@ -77,26 +101,9 @@ def test_training_fits_a_fixed_batch():
 )
 def test_scheduler_gets_the_run_length(tmp_path, factory, interval, arg):
     task = make_task(scheduler=factory, interval=interval)
-    dm = SyntheticDataModule(
-        num_classes=3,
-        class_names=["bg", "a", "b"],
-        image_size=64,
-        train_size=12,
-        val_size=2,
-        test_size=2,
-        batch_size=4,
+    trainer, _ = fit_tiny(
+        task, tmp_path, train_size=12, batch_size=4, max_epochs=2, limit_val_batches=0
     )
-    trainer = L.Trainer(
-        max_epochs=2,
-        limit_val_batches=0,
-        logger=False,
-        accelerator="cpu",
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(task, dm)
     scheduler = trainer.lr_scheduler_configs[0].scheduler
     expected = 6 if interval == "step" else 2  # 3 batches x 2 epochs, or 2 epochs
     assert getattr(scheduler, arg) == expected
@@ -105,26 +112,9 @@ def test_scheduler_gets_the_run_length(tmp_path, factory, interval, arg):
 
 def test_validation_logs_contract_keys(tmp_path):
     task = make_task()
-    dm = SyntheticDataModule(
-        num_classes=3,
-        class_names=["bg", "a", "b"],
-        image_size=64,
-        train_size=4,
-        val_size=3,
-        test_size=2,
-        batch_size=2,
+    trainer, dm = fit_tiny(
+        task, tmp_path, train_size=4, batch_size=2, max_epochs=1, limit_train_batches=1
     )
-    trainer = L.Trainer(
-        max_epochs=1,
-        logger=False,
-        accelerator="cpu",
-        limit_train_batches=1,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(task, dm)
     keys = set(trainer.callback_metrics)
     assert {
         "train/loss",

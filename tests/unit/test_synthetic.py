@@ -143,3 +143,21 @@ def test_datamodule_instance_collate_keeps_lists():
 def test_datamodule_rejects_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SyntheticDataModule(**kwargs)
+
+
+def test_cache_returns_the_rendered_scene_and_transforms_still_run():
+    spec = SceneSpec(height=32, width=32)
+    calls = []
+
+    def flip(image, mask):
+        calls.append(1)
+        image[:] = image[:, ::-1].copy()  # in place, as some transforms do
+        mask[:] = mask[:, ::-1].copy()
+        return {"image": image, "mask": mask}
+
+    cached = SyntheticScenes(spec, seed=1, length=2, cache=True, transform=flip)
+    fresh = SyntheticScenes(spec, seed=1, length=2, transform=flip)
+    first, again = cached[1], cached[1]
+    assert torch.equal(first["mask"], fresh[1]["mask"])
+    assert torch.equal(first["image"], again["image"])  # the cache was not flipped in place
+    assert len(cached._cache) == 1 and len(calls) == 3  # rendered once, transformed each time
