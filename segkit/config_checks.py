@@ -30,6 +30,7 @@ def check_train_config(cfg: DictConfig) -> None:
     for key, node, name in (
         ("model.num_classes", model, "num_classes"),
         ("model.net.classes", net or {}, "classes"),
+        ("model.net.num_classes", net or {}, "num_classes"),
     ):
         if name in node and node[name] != num_classes:
             raise ConfigError(
@@ -41,36 +42,6 @@ def check_train_config(cfg: DictConfig) -> None:
         raise ConfigError(
             f"trainer.max_epochs={max_epochs} is invalid: expected a positive integer or -1"
         )
-    if net is not None and "image_size" in data:
-        check_input_size(net, data.image_size)
-
-
-def input_size_divisor(net: DictConfig) -> int | None:
-    """What input height and width must be divisible by, for smp networks (None: no rule known).
-
-    smp encoders downsample by 2 at each of `encoder_depth` stages (5 by default); smp refuses
-    inputs whose size is not a multiple of that total stride.
-    """
-    target = str(net.get("_target_", ""))
-    if not target.startswith("segmentation_models_pytorch."):
-        return None
-    return 2 ** int(net.get("encoder_depth", 5))
-
-
-def check_input_size(net: DictConfig, image_size: int | list[int]) -> None:
-    divisor = input_size_divisor(net)
-    if divisor is None:
-        return
-    sizes = [image_size, image_size] if isinstance(image_size, int) else list(image_size)
-    for size in sizes:
-        if size % divisor:
-            below = size // divisor * divisor
-            nearest = [s for s in (below, below + divisor) if s > 0]
-            raise ConfigError(
-                f"data.image_size={size} is not accepted by {net._target_}: height and width "
-                f"must be multiples of {divisor} (2**encoder_depth); nearest valid sizes: "
-                + ", ".join(map(str, nearest))
-            )
 
 
 def _positive_int(node: DictConfig, prefix: str, key: str) -> None:

@@ -7,6 +7,7 @@ config errors return in about a second.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -21,10 +22,22 @@ CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, then evaluate the best checkpoint on val (and test); return those metrics."""
+    # Libraries must never try the network for weights (retries take ~25 s before failing).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from segkit.models.weights_cache import WeightsNotCachedError, require_cached_net_weights
+
+    try:
+        require_cached_net_weights(cfg.model.net)
+    except (WeightsNotCachedError, ValueError) as err:
+        weights = cfg.model.net.get("encoder_weights")
+        raise ConfigError(f"model.net.encoder_weights={weights}: {err}") from err
+
     import lightning as L
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
+    from segkit.utils.class_weights import fill_auto_class_weights
+    from segkit.utils.precision import resolve_precision
     from segkit.utils.run_outputs import (
         ConfigInCheckpoint,
         print_summary,
@@ -33,21 +46,26 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    write_resolved_config(cfg, run_dir)
     L.seed_everything(cfg.seed, workers=True)
-
     datamodule = instantiate(cfg.data)
+    fill_auto_class_weights(cfg, datamodule)  # before the config is saved: it keeps the numbers
+    write_resolved_config(cfg, run_dir)
+
     task = instantiate(
-        cfg.model,
+        task_config(cfg.model),
         _convert_="all",  # plain lists/dicts: checkpoints must load with weights_only=True
-        loss=instantiate(cfg.loss),
+        loss=instantiate(cfg.loss, _convert_="all"),
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
     )
+    prepare_net(task.net, cfg)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     callbacks.append(ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)))
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    precision = resolve_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))
+    trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, precision=precision
+    )
 
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     if trainer.interrupted:
@@ -67,6 +85,43 @@ def train(cfg: DictConfig) -> dict[str, float]:
         write_metrics(metrics, run_dir / "metrics.json")
         print_summary(metrics, cfg.monitor, run_dir, best)
     return metrics
+
+
+#: Model config keys read here rather than passed to the task: loading weights is a step of
+#: building the network, and a checkpoint must not point at a file it no longer needs.
+PRETRAINED_KEYS = ("pretrained", "pretrained_strict", "pretrained_target")
+
+
+def task_config(model_cfg: DictConfig) -> DictConfig:
+    """The model config, resolved, without `PRETRAINED_KEYS`."""
+    resolved = OmegaConf.to_container(model_cfg, resolve=True)
+    return OmegaConf.create({k: v for k, v in resolved.items() if k not in PRETRAINED_KEYS})
+
+
+def prepare_net(net, cfg: DictConfig) -> None:
+    """Load `model.pretrained` into the built network and check it accepts the data's size."""
+    from segkit.models.input_size import check_input_size
+    from segkit.models.pretrained import load_pretrained
+
+    path = cfg.model.get("pretrained")
+    if path:
+        try:
+            report = load_pretrained(
+                net,
+                path,
+                strict=bool(cfg.model.get("pretrained_strict", False)),
+                target=str(cfg.model.get("pretrained_target", "auto")),
+            )
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"model.pretrained={path}: {err}") from err
+        print(report.summary())
+    size = cfg.data.get("image_size")
+    if size is not None:
+        sizes = [size, size] if isinstance(size, int) else list(size)
+        try:
+            check_input_size(net, sizes, "data.image_size")
+        except ValueError as err:
+            raise ConfigError(str(err)) from err
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")

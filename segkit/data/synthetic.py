@@ -22,12 +22,32 @@ from segkit.data.scenes import CLASS_NAMES, PALETTE, Scene, SceneSpec, render_sc
 #: ImageNet statistics: what pretrained encoders expect.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Luminance weights (ITU-R BT.601) and the grey level statistics matching ImageNet's.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_GREY_MEAN, _GREY_STD = 0.449, 0.226
+
+
+def spectral_bands(image: np.ndarray, in_channels: int) -> np.ndarray:
+    """uint8 RGB [H,W,3] -> float32 [H,W,in_channels] on the 0..255 scale.
+
+    1 channel: luminance (grayscale sensors). 3: RGB unchanged. More: RGB followed by
+    ``in_channels - 3`` extra bands, each a fixed positive mix of R, G and B (a stand-in for
+    multispectral sensors, so such pipelines can be exercised without data).
+    """
+    rgb = image.astype(np.float32)
+    if in_channels == 1:
+        return rgb @ _LUMA[:, None]
+    if in_channels < 3:
+        raise ValueError(f"in_channels={in_channels} is invalid: expected 1 or at least 3")
+    mixes = np.random.default_rng(1234).dirichlet(np.ones(3), size=in_channels - 3)
+    return np.concatenate([rgb, rgb @ mixes.T.astype(np.float32)], axis=2)
 
 
 class SyntheticScenes(Dataset):
     """Synthetic scenes as segkit samples.
 
-    mode="semantic": ``{"image": float32 [3,H,W] normalised, "mask": int64 [H,W], "name": str}``.
+    mode="semantic": ``{"image": float32 [in_channels,H,W] normalised, "mask": int64 [H,W],
+    "name": str}``.
     mode="instance": ``{"image": float32 [3,H,W] in [0,1], "target": {"boxes": float32 [N,4]
     xyxy, "labels": int64 [N] in 1..C, "masks": uint8 [N,H,W]}, "name": str}``.
 
@@ -38,7 +58,9 @@ class SyntheticScenes(Dataset):
         mode: "semantic" or "instance".
         transform: optional albumentations-style callable ``t(image=, mask=) -> dict``, applied
             to the uint8 image and class mask (semantic mode only).
-        mean, std: normalisation for semantic mode.
+        mean, std: normalisation of the RGB channels in semantic mode (grey and extra bands
+            use ImageNet's grey level statistics).
+        in_channels: image channels in semantic mode (see `spectral_bands`).
         cache: keep each rendered scene in memory (uint8: about 4 bytes per pixel plus the
             instance masks), so later epochs skip rendering. Transforms still run every time.
             With loader workers, each worker caches the scenes it renders.
@@ -54,6 +76,7 @@ class SyntheticScenes(Dataset):
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         cache: bool = False,
+        in_channels: int = 3,
     ) -> None:
         if mode not in ("semantic", "instance"):
             raise ValueError(f"mode={mode!r} is invalid: expected 'semantic' or 'instance'")
@@ -62,8 +85,13 @@ class SyntheticScenes(Dataset):
         self.spec, self.seed, self.length, self.mode = spec, seed, length, mode
         self.transform = transform
         self._cache: dict[int, Scene] | None = {} if cache else None
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1) * 255.0
-        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1) * 255.0
+        spectral_bands(np.zeros((1, 1, 3), np.uint8), in_channels)  # validates in_channels
+        self.in_channels = in_channels
+        rgb = in_channels >= 3
+        means = (list(mean) if rgb else []) + [_GREY_MEAN] * (in_channels - 3 if rgb else 1)
+        stds = (list(std) if rgb else []) + [_GREY_STD] * (in_channels - 3 if rgb else 1)
+        self.mean = torch.tensor(means, dtype=torch.float32).view(-1, 1, 1) * 255.0
+        self.std = torch.tensor(stds, dtype=torch.float32).view(-1, 1, 1) * 255.0
 
     def __len__(self) -> int:
         return self.length
@@ -91,6 +119,8 @@ class SyntheticScenes(Dataset):
             # Copies: a transform that writes in place must not change the cached scene.
             out = self.transform(image=image.copy(), mask=mask.copy())
             image, mask = out["image"], out["mask"]
+        if self.in_channels != 3:
+            image = spectral_bands(image, self.in_channels)
         image_t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
         return {
             "image": (image_t - self.mean) / self.std,
@@ -135,6 +165,7 @@ class SyntheticDataModule(L.LightningDataModule):
         train_transform: optional albumentations-style transform for training samples.
         cache: keep rendered scenes in memory (see `SyntheticScenes`); the scenes of an epoch
             are rendered once instead of once per epoch.
+        in_channels: 3 (RGB), 1 (grayscale) or more (RGB plus synthetic extra bands).
     """
 
     def __init__(
@@ -156,6 +187,7 @@ class SyntheticDataModule(L.LightningDataModule):
         task: str = "semantic",
         train_transform: Callable[..., dict[str, Any]] | None = None,
         cache: bool = True,
+        in_channels: int = 3,
     ) -> None:
         super().__init__()
         class_names = CLASS_NAMES[:num_classes] if class_names is None else class_names
@@ -179,7 +211,7 @@ class SyntheticDataModule(L.LightningDataModule):
         self.palette, self.ignore_index = palette, ignore_index
         self.batch_size, self.num_workers = batch_size, num_workers
         self.seed, self.task, self.train_transform = seed, task, train_transform
-        self.cache = cache
+        self.cache, self.in_channels = cache, in_channels
         self._datasets: dict[str, SyntheticScenes] = {}
 
     def dataset(self, split: str) -> SyntheticScenes:
@@ -192,6 +224,7 @@ class SyntheticDataModule(L.LightningDataModule):
                 mode=self.task,
                 transform=self.train_transform if split == "train" else None,
                 cache=self.cache,
+                in_channels=self.in_channels,
             )
         return self._datasets[split]
 

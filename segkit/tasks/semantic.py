@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning as L
@@ -12,7 +12,7 @@ from torch import nn
 
 from segkit.metrics import SegmentationScores
 
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 
 # Argument names under which torch schedulers take the run length, filled in when the
@@ -21,23 +21,31 @@ _RUN_LENGTH_ARGS = ("total_iters", "total_steps", "T_max")
 
 
 class SemanticSegmentation(L.LightningModule):
-    """Trains a network mapping images [B,3,H,W] to logits [B,C,H,W] on semantic samples.
+    """Trains a network mapping images [B,C_in,H,W] to logits [B,C,H,W] on semantic samples.
 
-    Batches follow the semantic sample contract: ``{"image": float [B,3,H,W], "mask": int64
+    Batches follow the semantic sample contract: ``{"image": float [B,C_in,H,W], "mask": int64
     [B,H,W] (ignore_index = ignore), "name": list[str]}``.
 
-    Logs ``train/loss`` every step; ``val/loss``, ``val/miou``, ``val/acc`` and
+    Logs ``train/loss`` every step (and ``train/loss/<term>`` for a `segkit.losses.WeightedSum`,
+    ``train/loss/aux`` with an auxiliary head); ``val/loss``, ``val/miou``, ``val/acc`` and
     ``val/iou/<class>`` every validation epoch (``test/...`` likewise). Scores come from a
-    dataset-level confusion matrix (see `segkit.metrics`).
+    dataset-level confusion matrix (see `segkit.metrics`). Losses are computed in fp32, also
+    under mixed precision.
 
     Args:
-        net: the network (any ``nn.Module`` returning logits at input resolution).
+        net: the network: returns logits at input resolution, or in training mode
+            ``{"out": logits, "aux": aux_logits}`` when it has an auxiliary head
+            (`segkit.models.torchvision_segmenter.TorchvisionSegmenter`).
         loss: loss module called as ``loss(logits, mask)``.
-        optimizer: factory called with the parameters (Hydra ``_partial_: true``).
+        optimizer: factory called as ``optimizer(model=net)`` (Hydra ``_partial_: true`` of
+            `segkit.optim.build_optimizer`, which makes the parameter groups).
         scheduler: optional factory called with the optimizer; ``total_iters``/``total_steps``/
-            ``T_max`` are filled with the run length in steps (or epochs) when not set.
+            ``T_max`` are filled with the run length in steps (or epochs) and OneCycle's
+            ``max_lr`` with each parameter group's learning rate, when not set.
         num_classes, ignore_index, class_names: dataset facts (``${data.*}`` in configs).
         scheduler_interval: "step" or "epoch".
+        aux_loss_weight: weight of the auxiliary head's loss (0.4-0.5 in the FCN/DeepLab and
+            torchvision reference recipes).
         channels_last: keep the network and inputs in channels-last memory format (faster
             convolutions with bf16 on CPU and with AMP on recent GPUs; results are the same).
     """
@@ -53,6 +61,7 @@ class SemanticSegmentation(L.LightningModule):
         class_names: Sequence[str] | None = None,
         scheduler_interval: str = "step",
         channels_last: bool = True,
+        aux_loss_weight: float = 0.5,
     ) -> None:
         super().__init__()
         if scheduler_interval not in ("step", "epoch"):
@@ -73,13 +82,29 @@ class SemanticSegmentation(L.LightningModule):
         self.test_scores = SegmentationScores(num_classes, ignore_index, names)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images float [B,3,H,W] -> logits [B,C,H,W]."""
-        return self.net(images.contiguous(memory_format=self.memory_format))
+        """images float [B,C_in,H,W] -> logits [B,C,H,W] (the auxiliary head is not returned)."""
+        out = self.net(images.contiguous(memory_format=self.memory_format))
+        return out["out"] if isinstance(out, dict) else out
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = self.loss(self(batch["image"]), batch["mask"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
+        images, mask = batch["image"], batch["mask"]
+        out = self.net(images.contiguous(memory_format=self.memory_format))
+        logits, aux = (out["out"], out.get("aux")) if isinstance(out, dict) else (out, None)
+        loss = self._loss(logits, mask)
+        logged = {f"train/loss/{k}": v for k, v in getattr(self.loss, "last_terms", {}).items()}
+        if aux is not None and self.hparams.aux_loss_weight:
+            aux_loss = self._loss(aux, mask)
+            logged["train/loss/aux"] = aux_loss
+            loss = loss + self.hparams.aux_loss_weight * aux_loss
+        batch_size = images.shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+        if logged:
+            self.log_dict(logged, batch_size=batch_size)
         return loss
+
+    def _loss(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # fp32 logits: softmax/log terms of the losses lose accuracy in bf16/fp16.
+        return self.loss(logits.float(), mask)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_scores)
@@ -95,7 +120,7 @@ class SemanticSegmentation(L.LightningModule):
 
     def _evaluate(self, batch: dict[str, Any], stage: str, scores: SegmentationScores) -> None:
         logits = self(batch["image"])
-        loss = self.loss(logits, batch["mask"])
+        loss = self._loss(logits, batch["mask"])
         self.log(
             f"{stage}/loss",
             loss,
@@ -113,16 +138,18 @@ class SemanticSegmentation(L.LightningModule):
         self.log(f"{stage}/miou", values["miou"], prog_bar=True)
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameters())
+        optimizer = self.optimizer_factory(model=self.net)
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer, **self._run_length_kwargs())
+        scheduler = self.scheduler_factory(optimizer=optimizer, **self._filled_kwargs(optimizer))
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval},
         }
 
-    def _run_length_kwargs(self) -> dict[str, int]:
+    def _filled_kwargs(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        """Scheduler arguments the config leaves to the run: its length, and OneCycle's peak
+        learning rate per parameter group (so encoder_lr_mult carries over)."""
         factory = self.scheduler_factory
         given = getattr(factory, "keywords", {}) or {}
         target = getattr(factory, "func", factory)
@@ -131,4 +158,9 @@ class SemanticSegmentation(L.LightningModule):
             length = int(self.trainer.estimated_stepping_batches)
         else:
             length = int(self.trainer.max_epochs)
-        return {a: length for a in _RUN_LENGTH_ARGS if a in params and given.get(a) is None}
+        filled: dict[str, Any] = {
+            a: length for a in _RUN_LENGTH_ARGS if a in params and given.get(a) is None
+        }
+        if "max_lr" in params and given.get("max_lr") is None:
+            filled["max_lr"] = [group["lr"] for group in optimizer.param_groups]
+        return filled

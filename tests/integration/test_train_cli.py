@@ -100,8 +100,11 @@ def test_cfg_job_prints_config_without_importing_torch(tmp_path):
 
 def test_help_lists_config_groups(tmp_path):
     proc = run_train("--help", cwd=tmp_path)
-    for group in ("model: unet", "data: synthetic", "optimizer:", "scheduler:"):
-        assert group in proc.stdout
+    groups = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if line.count(": ") == 1)
+    assert "unet" in groups["model"].split(", ")
+    assert "deeplabv3plus" in groups["model"].split(", ")
+    assert "ce_dice" in groups["loss"].split(", ")
+    assert groups["data"] == "synthetic"
 
 
 def test_unknown_option_shows_hydra_options_not_a_traceback(tmp_path):
@@ -116,12 +119,19 @@ def test_unknown_option_shows_hydra_options_not_a_traceback(tmp_path):
     ("override", "message"),
     [
         ("data.batch_size=0", "data.batch_size=0 is invalid: expected a positive integer"),
-        ("data.image_size=100", "nearest valid sizes: 96, 128"),
+        (
+            "model=fpn data.image_size=100",
+            "multiples of 32 (its encoder's output stride); nearest valid sizes: 96, 128",
+        ),
+        (
+            "model=deeplabv3plus data.image_size=72",
+            "multiples of 16 (its encoder's output stride); nearest valid sizes: 64, 80",
+        ),
         ("data.difficulty=3", "data: difficulty=3 is invalid: expected 0..1"),
     ],
 )
 def test_invalid_value_ends_with_one_clear_line(tmp_path, override, message):
-    proc = run_train(override, f"hydra.run.dir={tmp_path / 'r'}", check=False)
+    proc = run_train(*override.split(), f"hydra.run.dir={tmp_path / 'r'}", check=False)
     assert proc.returncode == 2
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("segkit: config error:")]
     assert message in line

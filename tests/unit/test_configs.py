@@ -10,7 +10,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from segkit.train import CONF_DIR
+from segkit.train import CONF_DIR, task_config
+from segkit.utils.precision import resolve_precision
 
 GROUPS = ("model", "data", "loss", "optimizer", "scheduler", "trainer", "logger", "callbacks")
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((Path(CONF_DIR) / g).glob("*.yaml"))]
@@ -29,33 +30,38 @@ def test_option_composes_and_instantiates(compose_train, group, option):
         assert not node  # an empty option: the group is switched off
     elif group == "model":
         task = instantiate(
-            node,
+            task_config(node),
             loss=instantiate(cfg.loss),
             optimizer=instantiate(cfg.optimizer),
             scheduler=instantiate(cfg.scheduler) if cfg.scheduler else None,
         )
         assert isinstance(task, L.LightningModule)
-        logits = task(torch.zeros(2, 3, 64, 64))
+        logits = task(torch.zeros(2, cfg.data.in_channels, 64, 64))
         assert logits.shape == (2, cfg.data.num_classes, 64, 64)
     elif group in ("logger", "callbacks"):
         built = [instantiate(c) for c in node.values()]
         kinds = L.pytorch.loggers.Logger if group == "logger" else L.Callback
         assert built and all(isinstance(b, kinds) for b in built)
     elif group == "optimizer":
-        opt = instantiate(node)(params=[torch.nn.Parameter(torch.zeros(1))])
+        opt = instantiate(node)(model=torch.nn.Linear(2, 2))
         assert isinstance(opt, torch.optim.Optimizer)
+        assert {g["name"] for g in opt.param_groups} == {"decoder", "decoder_no_decay"}
     elif group == "scheduler":
         opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
         factory = instantiate(node)
         # Run length is filled in by the task; give it here as the task would.
         names = ("total_iters", "total_steps", "T_max")
-        sched = factory(optimizer=opt, **{n: 100 for n in names if n in _params(factory)})
+        filled = {n: 100 for n in names if n in _params(factory)}
+        if "max_lr" in _params(factory) and factory.keywords.get("max_lr") is None:
+            filled["max_lr"] = [0.1]
+        sched = factory(optimizer=opt, **filled)
         assert isinstance(sched, torch.optim.lr_scheduler.LRScheduler)
     elif group == "trainer":
-        assert isinstance(instantiate(node), L.Trainer)
+        precision = resolve_precision(node.precision, node.accelerator)
+        assert isinstance(instantiate(node, precision=precision), L.Trainer)
     elif group == "data":
         assert isinstance(instantiate(node), L.LightningDataModule)
-        for key in ("num_classes", "ignore_index", "class_names", "palette"):
+        for key in ("num_classes", "ignore_index", "class_names", "palette", "in_channels"):
             assert key in node, f"data config {option} lacks {key}"
     else:
         assert callable(instantiate(node))

@@ -10,6 +10,7 @@ import segmentation_models_pytorch as smp
 import torch
 
 from segkit.data.synthetic import SyntheticDataModule
+from segkit.optim import build_optimizer
 from segkit.tasks.semantic import SemanticSegmentation
 
 
@@ -19,7 +20,7 @@ def make_task(scheduler=None, interval="step", channels_last=True):
     return SemanticSegmentation(
         net,
         torch.nn.CrossEntropyLoss(ignore_index=255),
-        functools.partial(torch.optim.AdamW, lr=3e-3),
+        functools.partial(build_optimizer, optimizer="torch.optim.AdamW", lr=3e-3),
         scheduler,
         num_classes=3,
         class_names=["bg", "a", "b"],
@@ -42,7 +43,7 @@ def test_channels_last_gives_the_same_logits():
 
 def test_training_fits_a_fixed_batch():
     task = make_task()
-    opt = task.optimizer_factory(params=task.parameters())
+    opt = task.optimizer_factory(model=task.net)
     images = torch.randn(2, 3, 64, 64)
     mask = torch.zeros(2, 64, 64, dtype=torch.long)
     mask[:, 16:48, 16:48] = 1
