@@ -40,6 +40,7 @@ format: install
 # Side-by-side CPU speed of precision / memory-format choices (experiments/precision/).
 bench: install
 	$(BIN)/python experiments/precision/bench_precision.py
+	$(BIN)/python experiments/precision/default_vs_fp32.py
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache

@@ -4,7 +4,9 @@ is accepted."""
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
 
 
 class ConfigError(ValueError):
@@ -14,6 +16,14 @@ class ConfigError(ValueError):
 def check_train_config(cfg: DictConfig) -> None:
     """Raise `ConfigError` for the first invalid value found in a training config."""
     data, model = cfg.data, cfg.model
+    if "root" in data.keys():  # noqa: SIM118 (`in data` is False for a missing value)
+        if OmegaConf.is_missing(data, "root"):
+            raise ConfigError(
+                f"data.root is required for data={data._target_.rsplit('.', 1)[-1]}: "
+                "give the dataset folder, e.g. data.root=/datasets/cityscapes"
+            )
+        if not Path(str(data.root)).expanduser().is_dir():
+            raise ConfigError(f"data.root={data.root} is not a folder")
     _positive_int(data, "data", "batch_size")
     _positive_int(data, "data", "num_classes")
     num_classes = data.num_classes

@@ -165,6 +165,6 @@ def median_frequency_weights(masks: Any, num_classes: int, ignore_index: int = 2
     if not present.any():
         raise ValueError("no labelled pixel found: cannot compute class weights")
     freq = torch.where(present, class_pixels / image_pixels.clamp_min(1), torch.zeros(()))
-    median = freq[present].median()
+    median = torch.quantile(freq[present], 0.5)  # the mean of the middle two for even counts
     weights = torch.where(present, median / freq.clamp_min(1e-12), torch.zeros(()))
     return [round(float(w), 6) for w in weights]

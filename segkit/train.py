@@ -47,7 +47,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     L.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
+    datamodule = instantiate(cfg.data, _convert_="all")
     fill_auto_class_weights(cfg, datamodule)  # before the config is saved: it keeps the numbers
     write_resolved_config(cfg, run_dir)
 
@@ -78,7 +78,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics: dict[str, float] = {}
     for results in trainer.validate(task, datamodule=datamodule, ckpt_path=ckpt, verbose=False):
         metrics.update(results)
-    if cfg.get("test"):
+    if cfg.get("test") and getattr(datamodule, "has_labeled_test", True):
         for results in trainer.test(task, datamodule=datamodule, ckpt_path=ckpt, verbose=False):
             metrics.update(results)
     if trainer.is_global_zero:
@@ -115,13 +115,14 @@ def prepare_net(net, cfg: DictConfig) -> None:
         except (OSError, ValueError) as err:
             raise ConfigError(f"model.pretrained={path}: {err}") from err
         print(report.summary())
-    size = cfg.data.get("image_size")
-    if size is not None:
-        sizes = [size, size] if isinstance(size, int) else list(size)
-        try:
-            check_input_size(net, sizes, "data.image_size")
-        except ValueError as err:
-            raise ConfigError(str(err)) from err
+    for key in ("image_size", "crop_size"):  # what the network will be given
+        size = cfg.data.get(key)
+        if size is not None:
+            sizes = [size, size] if isinstance(size, int) else list(size)
+            try:
+                check_input_size(net, sizes, f"data.{key}")
+            except ValueError as err:
+                raise ConfigError(str(err)) from err
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")

@@ -46,6 +46,12 @@ class SemanticSegmentation(L.LightningModule):
         scheduler_interval: "step" or "epoch".
         aux_loss_weight: weight of the auxiliary head's loss (0.4-0.5 in the FCN/DeepLab and
             torchvision reference recipes).
+        channels_last: channels-last memory format for the network and inputs. "auto" (the
+            configs' default) turns it on under mixed precision (bf16/fp16 convolutions on
+            GPUs and AMX CPUs are faster in it) and leaves fp32 in NCHW, which trains 0-13%
+            faster on CPUs (experiments/precision). Results are the same either way.
+        aux_loss_weight: weight of the auxiliary head's loss (0.4-0.5 in the FCN/DeepLab and
+            torchvision reference recipes).
         channels_last: keep the network and inputs in channels-last memory format (faster
             convolutions with bf16 on CPU and with AMP on recent GPUs; results are the same).
     """
@@ -60,7 +66,7 @@ class SemanticSegmentation(L.LightningModule):
         ignore_index: int = 255,
         class_names: Sequence[str] | None = None,
         scheduler_interval: str = "step",
-        channels_last: bool = True,
+        channels_last: bool | str = "auto",
         aux_loss_weight: float = 0.5,
     ) -> None:
         super().__init__()
@@ -73,13 +79,25 @@ class SemanticSegmentation(L.LightningModule):
         self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"], logger=False)
         self.net, self.loss = net, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last not in (True, False, "auto"):
+            raise ValueError(
+                f"channels_last={channels_last!r} is invalid: expected a bool or 'auto'"
+            )
+        self.memory_format = (
+            torch.channels_last if channels_last is True else torch.contiguous_format
+        )
         self.net.to(memory_format=self.memory_format)
         names = (
             list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
         )
         self.val_scores = SegmentationScores(num_classes, ignore_index, names)
         self.test_scores = SegmentationScores(num_classes, ignore_index, names)
+
+    def setup(self, stage: str) -> None:
+        if self.hparams.channels_last == "auto":
+            mixed = str(self.trainer.precision).endswith("-mixed")
+            self.memory_format = torch.channels_last if mixed else torch.contiguous_format
+            self.net.to(memory_format=self.memory_format)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images float [B,C_in,H,W] -> logits [B,C,H,W] (the auxiliary head is not returned)."""

@@ -14,13 +14,15 @@ from segkit.optim import build_optimizer
 from segkit.tasks.semantic import SemanticSegmentation
 
 
-def make_task(scheduler=None, interval="step", channels_last=True):
+def make_task(scheduler=None, interval="step", channels_last=True, encoder_lr_mult=1.0):
     torch.manual_seed(0)
     net = smp.Unet("resnet18", encoder_weights=None, classes=3, decoder_channels=(32, 16, 8, 8, 8))
     return SemanticSegmentation(
         net,
         torch.nn.CrossEntropyLoss(ignore_index=255),
-        functools.partial(build_optimizer, optimizer="torch.optim.AdamW", lr=3e-3),
+        functools.partial(
+            build_optimizer, optimizer="torch.optim.AdamW", lr=3e-3, encoder_lr_mult=encoder_lr_mult
+        ),
         scheduler,
         num_classes=3,
         class_names=["bg", "a", "b"],
@@ -109,6 +111,18 @@ def test_scheduler_gets_the_run_length(tmp_path, factory, interval, arg):
     expected = 6 if interval == "step" else 2  # 3 batches x 2 epochs, or 2 epochs
     assert getattr(scheduler, arg) == expected
     assert trainer.lr_scheduler_configs[0].interval == interval
+
+
+def test_onecycle_peaks_at_each_groups_learning_rate(tmp_path):
+    """max_lr left unset: each parameter group peaks at its own rate (encoder_lr_mult holds)."""
+    factory = functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=None)
+    task = make_task(scheduler=factory, encoder_lr_mult=0.1)
+    trainer, _ = fit_tiny(
+        task, tmp_path, train_size=8, batch_size=4, max_epochs=1, limit_val_batches=0
+    )
+    peaks = {g["name"]: g["max_lr"] for g in trainer.optimizers[0].param_groups}
+    assert peaks["encoder"] == pytest.approx(3e-4)
+    assert peaks["decoder"] == pytest.approx(3e-3)
 
 
 def test_validation_logs_contract_keys(tmp_path):

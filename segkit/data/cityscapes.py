@@ -1,0 +1,206 @@
+"""Cityscapes (Cordts et al. 2016) from its official layout, as semantic samples.
+
+    <root>/leftImg8bit/{train,val,test}/<city>/<city>_<seq>_<frame>_leftImg8bit.png
+    <root>/gtFine/{train,val,test}/<city>/<city>_<seq>_<frame>_gtFine_labelIds.png
+
+labelIds are mapped to the 19 trainIds of the official table (`cityscapes_labels`); every
+other labelId becomes the ignore index 255. The test split's public labels are placeholders:
+it is for prediction only, so the data module has no labelled test split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from segkit.data.cityscapes_labels import TRAIN_LABELS, label_id_to_train_id
+from segkit.data.transforms import WorkerSeededTransform, to_sample
+
+_EXPECTED_TREE = (
+    "expected the official layout: <root>/leftImg8bit/<split>/<city>/*_leftImg8bit.png and "
+    "<root>/<annotation>/<split>/<city>/*_<annotation>_labelIds.png"
+)
+
+
+class CityscapesSegmentation(Dataset):
+    """One Cityscapes split as samples ``{"image", "mask" (trainIds, 255 ignore), "name"}``.
+
+    Pairing is checked when the dataset is built (every image needs its label file); sizes
+    and label values when a sample is read, each error naming the file.
+
+    Args:
+        root: the folder holding ``leftImg8bit/`` and the annotation folder.
+        split: "train", "val" (or "train_extra" with ``annotation="gtCoarse"``).
+        annotation: "gtFine" or "gtCoarse".
+        transform: albumentations-style callable ``t(image=, mask=) -> dict`` on uint8 arrays
+            (reseeded per loader worker, see `WorkerSeededTransform`).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        annotation: str = "gtFine",
+        transform: Callable[..., dict[str, Any]] | None = None,
+    ) -> None:
+        self.root, self.split, self.annotation = Path(root), split, annotation
+        image_dir = self.root / "leftImg8bit" / split
+        if not image_dir.is_dir():
+            raise FileNotFoundError(
+                f"Cityscapes split folder {image_dir} does not exist; {_EXPECTED_TREE}"
+            )
+        self.images = sorted(image_dir.glob("*/*_leftImg8bit.png"))
+        if not self.images:
+            raise FileNotFoundError(
+                f"no *_leftImg8bit.png image under {image_dir}; {_EXPECTED_TREE}"
+            )
+        self.labels = [self._label_path(p) for p in self.images]
+        missing = [p for p in self.labels if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{len(missing)} of {len(self.images)} {split} images have no label file, "
+                f"first: {missing[0]}; {_EXPECTED_TREE}"
+            )
+        self.transform = WorkerSeededTransform(transform) if transform is not None else None
+        self.lut = label_id_to_train_id()
+
+    def _label_path(self, image: Path) -> Path:
+        stem = image.name.removesuffix("_leftImg8bit.png")
+        city = image.parent.name
+        return (
+            self.root
+            / self.annotation
+            / self.split
+            / city
+            / f"{stem}_{self.annotation}_labelIds.png"
+        )
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The uint8 RGB image [H,W,3] and trainId mask [H,W] of sample `index`, untransformed."""
+        image_path, label_path = self.images[index], self.labels[index]
+        try:
+            with Image.open(image_path) as im:
+                image = np.array(im.convert("RGB"))  # writable: torch refuses read-only arrays
+            with Image.open(label_path) as lb:
+                label_ids = np.asarray(lb)
+        except OSError as err:
+            raise OSError(f"cannot read sample {index}: {err}") from err
+        if label_ids.ndim != 2 or label_ids.dtype != np.uint8:
+            raise ValueError(
+                f"{label_path}: expected a single-channel 8-bit labelIds PNG, got shape "
+                f"{label_ids.shape} dtype {label_ids.dtype}"
+            )
+        if label_ids.shape != image.shape[:2]:
+            raise ValueError(
+                f"{label_path} is {label_ids.shape[1]}x{label_ids.shape[0]} but its image "
+                f"{image_path} is {image.shape[1]}x{image.shape[0]}"
+            )
+        mask = self.lut[label_ids]
+        if (mask < 0).any():
+            bad = sorted(set(np.unique(label_ids[mask < 0]).tolist()))
+            raise ValueError(f"{label_path} holds values {bad} that are not Cityscapes labelIds")
+        return image, mask.astype(np.uint8)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        image, mask = self.read(index)
+        if self.transform is not None:
+            out = self.transform(image=image, mask=mask)
+            image, mask = out["image"], out["mask"]
+        return to_sample(image, mask, self.images[index].name.removesuffix("_leftImg8bit.png"))
+
+
+class CityscapesDataModule(L.LightningDataModule):
+    """Cityscapes train/val loaders for semantic segmentation (19 classes, 255 ignore).
+
+    Args:
+        root: dataset root (``data.root=/path/to/cityscapes``).
+        batch_size: training batch size; validation runs on full images ``val_batch_size`` at
+            a time.
+        train_transform, val_transform: albumentations pipelines (``conf/data/cityscapes.yaml``
+            builds the standard one: random scale 0.5-2, crop, flip, photometric jitter).
+        annotation: "gtFine" (default) or "gtCoarse".
+        num_workers, pin_memory: loader settings (``pin_memory`` only helps on CUDA).
+        num_classes, ignore_index, class_names, palette, in_channels: dataset facts, checked
+            against the official table.
+        image_size, crop_size: [height, width] of the full images (validation) and of the
+            training crops; `segkit.train` checks the network accepts both.
+    """
+
+    #: The public test labels are placeholders: `segkit.train` skips testing.
+    has_labeled_test = False
+
+    def __init__(
+        self,
+        root: str,
+        batch_size: int = 8,
+        val_batch_size: int = 1,
+        num_workers: int = 4,
+        pin_memory: bool = False,
+        train_transform: Callable[..., dict[str, Any]] | None = None,
+        val_transform: Callable[..., dict[str, Any]] | None = None,
+        annotation: str = "gtFine",
+        num_classes: int = 19,
+        ignore_index: int = 255,
+        class_names: Sequence[str] | None = None,
+        palette: Sequence[Sequence[int]] | None = None,
+        in_channels: int = 3,
+        image_size: Sequence[int] = (1024, 2048),
+        crop_size: Sequence[int] = (512, 1024),
+    ) -> None:
+        super().__init__()
+        official = [lb.name for lb in TRAIN_LABELS]
+        if num_classes != 19 or ignore_index != 255 or in_channels != 3:
+            raise ValueError(
+                "Cityscapes has 19 classes, ignore index 255 and RGB images: got "
+                f"num_classes={num_classes}, ignore_index={ignore_index}, in_channels={in_channels}"
+            )
+        if class_names is not None and list(class_names) != official:
+            raise ValueError(f"data.class_names must be the official trainId order: {official}")
+        self.root, self.annotation = root, annotation
+        self.image_size, self.crop_size = list(image_size), list(crop_size)
+        self.batch_size, self.val_batch_size = batch_size, val_batch_size
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.train_transform, self.val_transform = train_transform, val_transform
+        self.num_classes, self.ignore_index, self.class_names = 19, 255, official
+        self.palette = [list(lb.color) for lb in TRAIN_LABELS] if palette is None else palette
+        self._datasets: dict[str, CityscapesSegmentation] = {}
+
+    def dataset(self, split: str) -> CityscapesSegmentation:
+        if split not in self._datasets:
+            transform = self.train_transform if split == "train" else self.val_transform
+            self._datasets[split] = CityscapesSegmentation(
+                self.root, split, self.annotation, transform
+            )
+        return self._datasets[split]
+
+    def setup(self, stage: str) -> None:
+        # Built here so a bad root fails before the first epoch, not in a worker.
+        for split in ("train", "val") if stage == "fit" else ("val",):
+            self.dataset(split)
+
+    def _loader(self, split: str, batch_size: int) -> DataLoader:
+        train = split == "train"
+        return DataLoader(
+            self.dataset(split),
+            batch_size=batch_size,
+            shuffle=train,
+            drop_last=train,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=self.pin_memory,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.val_batch_size)

@@ -1,0 +1,53 @@
+"""Augmentation glue: albumentations pipelines built from YAML, seeded per loader worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from segkit.data.synthetic import IMAGENET_MEAN, IMAGENET_STD
+
+
+class WorkerSeededTransform:
+    """Wraps an albumentations ``Compose`` so its random state follows torch's worker seeds.
+
+    albumentations 2.x keeps its own random state and ignores global seeds, so every loader
+    worker would otherwise draw the same augmentations. Here the pipeline is reseeded from
+    ``torch.initial_seed()`` whenever it first runs in a new worker (or in the main process):
+    workers differ from each other and from epoch to epoch, and a fixed training seed
+    (``seed_everything``) gives the same batches on every run.
+    """
+
+    def __init__(self, transform: Callable[..., dict[str, Any]]) -> None:
+        self.transform = transform
+        self._seeded_for: tuple[int, int] | None = None
+
+    def __call__(self, **data: Any) -> dict[str, Any]:
+        info = torch.utils.data.get_worker_info()
+        key = (info.id, info.seed) if info is not None else (-1, torch.initial_seed())
+        if key != self._seeded_for and hasattr(self.transform, "set_random_seed"):
+            self.transform.set_random_seed(key[1] % 2**32)
+            self._seeded_for = key
+        return self.transform(**data)
+
+
+def to_sample(
+    image: np.ndarray,
+    mask: np.ndarray,
+    name: str,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> dict[str, Any]:
+    """uint8 image [H,W,3] and int mask [H,W] -> the semantic sample contract (normalised
+    float32 [3,H,W], int64 [H,W])."""
+    scale = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1) * 255.0
+    shift = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1) * 255.0
+    image_t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
+    return {
+        "image": (image_t - shift) / scale,
+        "mask": torch.from_numpy(np.ascontiguousarray(mask)).long(),
+        "name": name,
+    }
