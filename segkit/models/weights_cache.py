@@ -54,6 +54,11 @@ def require_smp_encoder_weights(encoder_name: str, weights: str | bool) -> None:
     if encoder_name.startswith("tu-"):
         _require_timm_weights(encoder_name[3:])
         return
+    # smp names its repositories smp-hub/<encoder>.<weights> ("+" as "-"). When nothing of the
+    # repository is cached, say so before importing smp (seconds): the common offline case.
+    repo_guess = f"smp-hub/{encoder_name}.{str(weights).replace('+', '-')}"
+    if not _hf_repo_dir(repo_guess).is_dir():
+        raise WeightsNotCachedError(_hf_message(f"{encoder_name} {weights!r}", repo_guess, None))
     from segmentation_models_pytorch.encoders import encoders
 
     if encoder_name not in encoders:
@@ -95,6 +100,12 @@ def _require_timm_weights(model_name: str) -> None:
         f"timm {model_name} weights are not cached: fetch {cfg.url} into "
         f"{Path(torch.hub.get_dir()) / 'checkpoints'}, {_LOCAL_FILE_HINT}"
     )
+
+
+def _hf_repo_dir(repo: str) -> Path:
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    return Path(HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}"
 
 
 def _in_hf_cache(repo: str, filename: str, revision: str | None) -> bool:

@@ -22,8 +22,11 @@ def test_every_group_has_options():
 
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
-def test_option_composes_and_instantiates(compose_train, group, option):
-    cfg = compose_train(f"{group}={option}")
+def test_option_composes_and_instantiates(compose_train, cityscapes_root, group, option):
+    # Datasets read from disk get the fixture tree written in their official layout.
+    roots = {"cityscapes": cityscapes_root}
+    extra = [f"data.root={roots[option]}"] if group == "data" and option in roots else []
+    cfg = compose_train(f"{group}={option}", *extra)
     OmegaConf.resolve(cfg)  # every interpolation resolves
     node = cfg.get(group)
     if option == "none":
@@ -60,7 +63,7 @@ def test_option_composes_and_instantiates(compose_train, group, option):
         precision = resolve_precision(node.precision, node.accelerator)
         assert isinstance(instantiate(node, precision=precision), L.Trainer)
     elif group == "data":
-        assert isinstance(instantiate(node), L.LightningDataModule)
+        assert isinstance(instantiate(node, _convert_="all"), L.LightningDataModule)
         for key in ("num_classes", "ignore_index", "class_names", "palette", "in_channels"):
             assert key in node, f"data config {option} lacks {key}"
     else:

@@ -61,7 +61,7 @@ def test_checkpoint_for_other_classes_keeps_everything_but_the_head(tmp_path):
     assert mismatched[1].endswith("[19, 8, 3, 3] (model [5, 8, 3, 3])")
     torch.testing.assert_close(net.decoder.state_dict(), source.decoder.state_dict())
     torch.testing.assert_close(net.segmentation_head[0].weight, head_before)  # re-initialised
-    with pytest.raises(ValueError, match=r"strict loading failed:\n.*2 shape mismatch"):
+    with pytest.raises(ValueError, match=r"(?s)strict loading failed:\n.*2 shape mismatch"):
         load_pretrained(unet(classes=5), path, strict=True)
 
 
@@ -167,14 +167,35 @@ def test_uncached_imagenet_weights_fail_at_once_from_the_cli(tmp_path):
     assert proc.returncode == 2
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("segkit: config error:")]
     assert "model.net.encoder_weights=imagenet: resnet18 'imagenet' weights are not in" in line
-    assert "hf download smp-hub/resnet18.imagenet --revision" in line
+    assert "hf download smp-hub/resnet18.imagenet" in line
     assert "model.pretrained=/path/to/weights" in line
     assert elapsed < 10, f"took {elapsed:.1f} s"
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-def test_unknown_smp_weights_are_named():
+def test_unknown_smp_weights_echo_the_name(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    # Nothing cached: the fast answer (no smp import) repeats the value given.
+    with pytest.raises(WeightsNotCachedError, match="resnet18 'instagram' weights are not in"):
+        require_smp_encoder_weights("resnet18", "instagram")
+    # Something cached under that name: smp's table is read and the real choices listed.
+    (tmp_path / "models--smp-hub--resnet18.instagram").mkdir()
     with pytest.raises(
         ValueError, match="resnet18 has no weights 'instagram'; available: imagenet"
     ):
         require_smp_encoder_weights("resnet18", "instagram")
+
+
+def test_partial_cache_names_the_revision_smp_pins(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+    from segmentation_models_pytorch.encoders import encoders
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    (tmp_path / "models--smp-hub--resnet18.imagenet" / "snapshots" / "other").mkdir(parents=True)
+    revision = encoders["resnet18"]["pretrained_settings"]["imagenet"]["revision"]
+    with pytest.raises(
+        WeightsNotCachedError, match=f"hf download smp-hub/resnet18.imagenet --revision {revision}"
+    ):
+        require_smp_encoder_weights("resnet18", "imagenet")
