@@ -133,3 +133,11 @@ def test_torchvision_whole_model_weights_get_new_class_layers(tmp_path, monkeypa
             assert own[key].shape[0] == 5
         else:
             torch.testing.assert_close(own[key], value)
+
+
+@pytest.mark.parametrize("encoder", ["resnet34", "efficientnet-b0", "tu-mobilenetv3_small_100"])
+def test_any_smp_or_timm_encoder_plugs_in(compose_train, encoder):
+    cfg, task = build_task(compose_train, "model=fpn", f"model.net.encoder_name={encoder}")
+    with torch.no_grad():
+        logits = task.eval()(torch.randn(1, 3, 64, 64))
+    assert logits.shape == (1, cfg.data.num_classes, 64, 64)
