@@ -49,11 +49,7 @@ class SemanticSegmentation(L.LightningModule):
         channels_last: channels-last memory format for the network and inputs. "auto" (the
             configs' default) turns it on under mixed precision (bf16/fp16 convolutions on
             GPUs and AMX CPUs are faster in it) and leaves fp32 in NCHW, which trains 0-13%
-            faster on CPUs (experiments/precision). Results are the same either way.
-        aux_loss_weight: weight of the auxiliary head's loss (0.4-0.5 in the FCN/DeepLab and
-            torchvision reference recipes).
-        channels_last: keep the network and inputs in channels-last memory format (faster
-            convolutions with bf16 on CPU and with AMP on recent GPUs; results are the same).
+            faster on CPUs (experiments/precision). Results agree to float rounding.
     """
 
     def __init__(
