@@ -48,8 +48,8 @@ def test_model_trains_on_a_64px_batch(compose_train, model):
     loss = task.training_step({"image": images, "mask": mask}, 0)
     assert torch.isfinite(loss) and loss.item() > 0
     if model in WITH_AUX:  # the auxiliary head's loss counts with weight 0.5
-        main = float(task.loss(out["out"], mask))
-        assert logged["train/loss/aux"] == pytest.approx(float(task.loss(out["aux"], mask)))
+        main = task.loss(out["out"], mask).item()
+        assert logged["train/loss/aux"] == pytest.approx(task.loss(out["aux"], mask).item())
         assert logged["train/loss"] == pytest.approx(main + 0.5 * logged["train/loss/aux"])
     loss.backward()
     grads = [p.grad for p in task.net.parameters() if p.grad is not None]
