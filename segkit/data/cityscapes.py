@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from segkit.data.base import SplitsDataModule
 from segkit.data.cityscapes_labels import TRAIN_LABELS, label_id_to_train_id
 from segkit.data.transforms import WorkerSeededTransform, to_sample
 
@@ -118,7 +118,7 @@ class CityscapesSegmentation(Dataset):
         return to_sample(image, mask, self.images[index].name.removesuffix("_leftImg8bit.png"))
 
 
-class CityscapesDataModule(L.LightningDataModule):
+class CityscapesDataModule(SplitsDataModule):
     """Cityscapes train/val loaders for semantic segmentation (19 classes, 255 ignore).
 
     Args:
@@ -135,8 +135,7 @@ class CityscapesDataModule(L.LightningDataModule):
             training crops; `segkit.train` checks the network accepts both.
     """
 
-    #: The public test labels are placeholders: `segkit.train` skips testing.
-    has_labeled_test = False
+    has_labeled_test = False  # the public test labels are placeholders
 
     def __init__(
         self,
@@ -172,35 +171,7 @@ class CityscapesDataModule(L.LightningDataModule):
         self.train_transform, self.val_transform = train_transform, val_transform
         self.num_classes, self.ignore_index, self.class_names = 19, 255, official
         self.palette = [list(lb.color) for lb in TRAIN_LABELS] if palette is None else palette
-        self._datasets: dict[str, CityscapesSegmentation] = {}
 
-    def dataset(self, split: str) -> CityscapesSegmentation:
-        if split not in self._datasets:
-            transform = self.train_transform if split == "train" else self.val_transform
-            self._datasets[split] = CityscapesSegmentation(
-                self.root, split, self.annotation, transform
-            )
-        return self._datasets[split]
-
-    def setup(self, stage: str) -> None:
-        # Built here so a bad root fails before the first epoch, not in a worker.
-        for split in ("train", "val") if stage == "fit" else ("val",):
-            self.dataset(split)
-
-    def _loader(self, split: str, batch_size: int) -> DataLoader:
-        train = split == "train"
-        return DataLoader(
-            self.dataset(split),
-            batch_size=batch_size,
-            shuffle=train,
-            drop_last=train,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=self.pin_memory,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.val_batch_size)
+    def build_dataset(self, split: str) -> CityscapesSegmentation:
+        transform = self.train_transform if split == "train" else self.val_transform
+        return CityscapesSegmentation(self.root, split, self.annotation, transform)

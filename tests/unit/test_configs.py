@@ -22,9 +22,9 @@ def test_every_group_has_options():
 
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
-def test_option_composes_and_instantiates(compose_train, cityscapes_root, group, option):
-    # Datasets read from disk get the fixture tree written in their official layout.
-    roots = {"cityscapes": cityscapes_root}
+def test_option_composes_and_instantiates(compose_train, cityscapes_root, tmp_path, group, option):
+    # Datasets read from disk get a folder (files are read when a split is first used).
+    roots = {"cityscapes": cityscapes_root, "voc": tmp_path}
     extra = [f"data.root={roots[option]}"] if group == "data" and option in roots else []
     cfg = compose_train(f"{group}={option}", *extra)
     OmegaConf.resolve(cfg)  # every interpolation resolves
