@@ -1,4 +1,4 @@
-"""Datasets of image files paired with label-index PNGs (VOC, ADE20K and the like)."""
+"""Datasets of image files paired with label images (VOC, plain folders and the like)."""
 
 from __future__ import annotations
 
@@ -22,12 +22,63 @@ def label_lut(mapping: dict[int, int]) -> np.ndarray:
     return lut
 
 
+class IndexMasks:
+    """Decodes single-channel 8-bit label PNGs (palette or grey) through a lookup table."""
+
+    def __init__(self, lut: np.ndarray) -> None:
+        self.lut = lut
+
+    def __call__(self, mask: Image.Image, path: Path) -> np.ndarray:
+        if mask.mode not in ("P", "L"):
+            raise ValueError(
+                f"{path}: expected a palette or grey 8-bit label PNG, got mode {mask.mode} "
+                "(an RGB rendering of the labels needs the colour decoding)"
+            )
+        raw = np.asarray(mask)
+        labels = self.lut[raw]
+        if (labels < 0).any():
+            bad = sorted(set(np.unique(raw[labels < 0]).tolist()))
+            raise ValueError(f"{path} holds label values {bad} that are not valid here")
+        return labels
+
+
+class ColorMasks:
+    """Decodes RGB label images: each class is one colour (``colors[c]``); pixels of
+    ``ignore_color`` are ignored (255). Any other colour is refused, naming the file."""
+
+    def __init__(
+        self, colors: Sequence[Sequence[int]], ignore_color: Sequence[int] | None = None
+    ) -> None:
+        self.codes = {_rgb_code(c): i for i, c in enumerate(colors)}
+        if len(self.codes) != len(colors):
+            raise ValueError("two classes share a colour: colour masks would be ambiguous")
+        if ignore_color is not None:
+            self.codes[_rgb_code(ignore_color)] = 255
+
+    def __call__(self, mask: Image.Image, path: Path) -> np.ndarray:
+        rgb = np.asarray(mask.convert("RGB")).astype(np.int32)
+        codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+        present, inverse = np.unique(codes, return_inverse=True)
+        unknown = [int(c) for c in present if int(c) not in self.codes]
+        if unknown:
+            shown = [[c >> 16, (c >> 8) & 255, c & 255] for c in unknown[:5]]
+            raise ValueError(f"{path} holds colours {shown} that are not in the class colour map")
+        table = np.array([self.codes[int(c)] for c in present], dtype=np.int16)
+        return table[inverse.reshape(codes.shape)]
+
+
+def _rgb_code(color: Sequence[int]) -> int:
+    r, g, b = (int(v) for v in color)
+    return (r << 16) | (g << 8) | b
+
+
 class PairedSegmentation(Dataset):
     """Images with one single-channel 8-bit label PNG each, as semantic samples.
 
     Args:
         images, masks: paired file lists (same length, same order).
-        lut: raw PNG value -> class index (255 = ignore, -1 = invalid), see `label_lut`.
+        decode: turns the opened label image into class indices (255 = ignore), refusing
+            invalid values with the file's name: `IndexMasks` or `ColorMasks`.
         transform: albumentations-style ``t(image=, mask=)`` on uint8 arrays, reseeded per
             loader worker (`WorkerSeededTransform`).
     """
@@ -36,7 +87,7 @@ class PairedSegmentation(Dataset):
         self,
         images: Sequence[Path],
         masks: Sequence[Path],
-        lut: np.ndarray,
+        decode: Callable[[Image.Image, Path], np.ndarray],
         transform: Callable[..., dict[str, Any]] | None = None,
     ) -> None:
         if len(images) != len(masks):
@@ -46,7 +97,7 @@ class PairedSegmentation(Dataset):
             raise FileNotFoundError(
                 f"{len(missing)} listed files do not exist, first: {missing[0]}"
             )
-        self.images, self.masks, self.lut = list(images), list(masks), lut
+        self.images, self.masks, self.decode = list(images), list(masks), decode
         self.transform = WorkerSeededTransform(transform) if transform is not None else None
 
     def __len__(self) -> int:
@@ -59,23 +110,14 @@ class PairedSegmentation(Dataset):
             with Image.open(image_path) as im:
                 image = np.array(im.convert("RGB"))
             with Image.open(mask_path) as lb:
-                if lb.mode not in ("P", "L"):
-                    raise ValueError(
-                        f"{mask_path}: expected a palette or grey 8-bit label PNG, got mode "
-                        f"{lb.mode} (an RGB rendering of the labels cannot be decoded)"
-                    )
-                raw = np.asarray(lb)
+                mask = self.decode(lb, mask_path)
         except OSError as err:
             raise OSError(f"cannot read sample {index}: {err}") from err
-        if raw.shape != image.shape[:2]:
+        if mask.shape != image.shape[:2]:
             raise ValueError(
-                f"{mask_path} is {raw.shape[1]}x{raw.shape[0]} but its image {image_path} is "
+                f"{mask_path} is {mask.shape[1]}x{mask.shape[0]} but its image {image_path} is "
                 f"{image.shape[1]}x{image.shape[0]}"
             )
-        mask = self.lut[raw]
-        if (mask < 0).any():
-            bad = sorted(set(np.unique(raw[mask < 0]).tolist()))
-            raise ValueError(f"{mask_path} holds label values {bad} that are not valid here")
         return image, mask.astype(np.uint8)
 
     def __getitem__(self, index: int) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from segkit.data.base import SplitsDataModule
-from segkit.data.paired import PairedSegmentation, label_lut
+from segkit.data.paired import IndexMasks, PairedSegmentation, label_lut
 
 CLASS_NAMES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
@@ -117,6 +117,6 @@ class VOCDataModule(SplitsDataModule):
         ids = read_ids(lists / f"{list_name}.txt")
         images = [self.root / "JPEGImages" / f"{i}.jpg" for i in ids]
         masks = [mask_dir / f"{i}.png" for i in ids]
-        lut = label_lut({**{c: c for c in range(21)}, 255: 255})
+        decode = IndexMasks(label_lut({**{c: c for c in range(21)}, 255: 255}))
         transform = self.train_transform if split == "train" else self.val_transform
-        return PairedSegmentation(images, masks, lut, transform)
+        return PairedSegmentation(images, masks, decode, transform)

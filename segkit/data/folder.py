@@ -1,0 +1,169 @@
+"""The layout most users have: an ``images/`` folder and a ``masks/`` folder, matched by name.
+
+    <root>/images/[train|val/]<name>.{jpg,jpeg,png,tif,tiff,bmp}
+    <root>/masks/[train|val/]<name>.png
+
+Masks are index PNGs (class per pixel), RGB PNGs (one colour per class: ``palette``), or
+binary 0/255 PNGs (foreground segmentation). The train/val split comes from ``train/`` and
+``val/`` subfolders, from ``train.txt``/``val.txt`` lists of names in ``root``, or from a
+seeded random fraction of the images (``split: auto`` picks the first that exists).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from segkit.data.base import SplitsDataModule
+from segkit.data.paired import ColorMasks, IndexMasks, PairedSegmentation, label_lut
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+MASK_FORMATS = ("index", "rgb", "binary")
+SPLIT_MODES = ("auto", "subfolders", "lists", "fraction")
+
+
+def pair_by_name(image_dir: Path, mask_dir: Path) -> dict[str, tuple[Path, Path]]:
+    """{name: (image, mask)} for the files of two folders, matched by file stem.
+
+    Raises FileNotFoundError naming the first unmatched files on either side.
+    """
+    for folder in (image_dir, mask_dir):
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"folder {folder} does not exist; expected <root>/images/ and <root>/masks/ "
+                "(optionally with train/ and val/ subfolders)"
+            )
+    images = {p.stem: p for p in sorted(image_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+    masks = {p.stem: p for p in sorted(mask_dir.glob("*.png"))}
+    if not images:
+        raise FileNotFoundError(f"no image ({', '.join(IMAGE_SUFFIXES)}) in {image_dir}")
+    for side, names, other in (("image", images, masks), ("mask", masks, images)):
+        lonely = sorted(set(names) - set(other))
+        if lonely:
+            missing_side = "mask" if side == "image" else "image"
+            raise FileNotFoundError(
+                f"{len(lonely)} {side}s have no {missing_side} of the same name, first: "
+                f"{names[lonely[0]]}"
+            )
+    return {name: (images[name], masks[name]) for name in images}
+
+
+class FolderDataModule(SplitsDataModule):
+    """Semantic data from ``images/`` + ``masks/`` folders.
+
+    Args:
+        root: the folder holding ``images/`` and ``masks/``.
+        mask_format: "index" (values 0..num_classes-1, 255 ignored), "rgb"
+            (class c has colour ``palette[c]``; ``ignore_color`` is ignored) or "binary"
+            (0 background, 255 or 1 foreground; ``num_classes`` must be 2).
+        split: "auto", "subfolders", "lists" or "fraction" (see the module docstring).
+        val_fraction, split_seed: the seeded split of "fraction" mode.
+        num_classes, ignore_index, class_names, palette, in_channels: dataset facts.
+        ignore_color: RGB colour of ignored pixels in "rgb" masks (e.g. [255, 255, 255]).
+        crop_size: [height, width] of training crops (checked against the network).
+        batch_size, val_batch_size, num_workers, pin_memory, train_transform, val_transform:
+            loading and augmentation.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        num_classes: int,
+        class_names: Sequence[str],
+        palette: Sequence[Sequence[int]],
+        mask_format: str = "index",
+        split: str = "auto",
+        val_fraction: float = 0.2,
+        split_seed: int = 0,
+        ignore_index: int = 255,
+        ignore_color: Sequence[int] | None = None,
+        in_channels: int = 3,
+        crop_size: Sequence[int] = (512, 512),
+        batch_size: int = 8,
+        val_batch_size: int = 1,
+        num_workers: int = 4,
+        pin_memory: bool = False,
+        train_transform: Callable[..., dict[str, Any]] | None = None,
+        val_transform: Callable[..., dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__()
+        if mask_format not in MASK_FORMATS:
+            raise ValueError(
+                f"mask_format={mask_format!r} is invalid: expected one of {MASK_FORMATS}"
+            )
+        if split not in SPLIT_MODES:
+            raise ValueError(f"split={split!r} is invalid: expected one of {SPLIT_MODES}")
+        if mask_format == "binary" and num_classes != 2:
+            raise ValueError(f"binary masks have 2 classes, not num_classes={num_classes}")
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"val_fraction={val_fraction} is invalid: expected 0 < f < 1")
+        if ignore_index != 255:
+            raise ValueError(
+                f"ignore_index={ignore_index}: segkit samples mark ignored pixels with 255 (in "
+                "index masks, 255 is ignored; in rgb masks, ignore_color)"
+            )
+        if in_channels != 3:
+            raise ValueError(f"in_channels={in_channels}: folder images are read as RGB (3)")
+        self.root, self.mask_format, self.split = Path(root), mask_format, split
+        self.val_fraction, self.split_seed = val_fraction, split_seed
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.class_names, self.palette = list(class_names), [list(c) for c in palette]
+        self.ignore_color, self.crop_size = ignore_color, list(crop_size)
+        self.batch_size, self.val_batch_size = batch_size, val_batch_size
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.train_transform, self.val_transform = train_transform, val_transform
+
+    def split_mode(self) -> str:
+        """The split source in use ("auto" resolved)."""
+        if self.split != "auto":
+            return self.split
+        if (self.root / "images" / "train").is_dir():
+            return "subfolders"
+        if (self.root / "train.txt").is_file():
+            return "lists"
+        return "fraction"
+
+    def split_pairs(self, split: str) -> list[tuple[Path, Path]]:
+        """The (image, mask) pairs of `split` ("train" or "val")."""
+        if split not in ("train", "val"):
+            raise ValueError(f"folder data has train and val splits, not {split!r}")
+        mode = self.split_mode()
+        if mode == "subfolders":
+            pairs = pair_by_name(self.root / "images" / split, self.root / "masks" / split)
+            return [pairs[n] for n in sorted(pairs)]
+        pairs = pair_by_name(self.root / "images", self.root / "masks")
+        if mode == "lists":
+            list_file = self.root / f"{split}.txt"
+            if not list_file.is_file():
+                raise FileNotFoundError(f"split list {list_file} does not exist")
+            names = [Path(line.strip()).stem for line in list_file.read_text().splitlines()]
+            unknown = [n for n in names if n and n not in pairs]
+            if unknown:
+                raise FileNotFoundError(
+                    f"{list_file} lists {len(unknown)} names with no image/mask pair, "
+                    f"first: {unknown[0]}"
+                )
+            return [pairs[n] for n in names if n]
+        names = sorted(pairs)
+        random.Random(self.split_seed).shuffle(names)
+        num_val = max(1, round(len(names) * self.val_fraction))
+        if num_val >= len(names):
+            raise ValueError(f"{len(names)} images are too few to split off a validation set")
+        chosen = names[:num_val] if split == "val" else names[num_val:]
+        return [pairs[n] for n in sorted(chosen)]
+
+    def decoder(self) -> Callable:
+        if self.mask_format == "rgb":
+            return ColorMasks(self.palette, self.ignore_color)
+        if self.mask_format == "binary":
+            return IndexMasks(label_lut({0: 0, 1: 1, 255: 1}))
+        return IndexMasks(label_lut({**{c: c for c in range(self.num_classes)}, 255: 255}))
+
+    def build_dataset(self, split: str) -> PairedSegmentation:
+        pairs = self.split_pairs(split)
+        transform = self.train_transform if split == "train" else self.val_transform
+        return PairedSegmentation(
+            [i for i, _ in pairs], [m for _, m in pairs], self.decoder(), transform
+        )
