@@ -1,0 +1,50 @@
+"""`python -m segkit.data.check`: reads every sample once, reports counts, sizes, class
+frequencies and each problem by file; exit status 1 when there is a problem."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from tests.unit.test_voc import IDS, write_voc
+
+
+def run_check(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "segkit.data.check", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_clean_dataset_reports_counts_sizes_and_frequencies(tmp_path):
+    write_voc(tmp_path, IDS)
+    proc = run_check("data=voc", f"data.root={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "[train] 2 samples read, 0 problems" in out and "[val] 1 samples read" in out
+    assert "size 48x40: 2" in out
+    # 20x20 person pixels minus the 20-pixel border row, of 48x40 = 1920 pixels.
+    assert f"person               {380 / 1920:8.4%}" in out
+    assert out.rstrip().endswith("no problem found")
+
+
+def test_problems_are_listed_by_file_and_fail_the_check(tmp_path):
+    write_voc(tmp_path, IDS)
+    bad = tmp_path / "SegmentationClass" / "2007_000039.png"
+    Image.fromarray(np.full((40, 48), 40, np.uint8), mode="L").save(bad)
+    (tmp_path / "JPEGImages" / "2007_000033.jpg").write_bytes(b"truncated")
+    proc = run_check("data=voc", f"data.root={tmp_path}")
+    assert proc.returncode == 1
+    assert f"PROBLEM: {bad} holds label values [40] that are not valid here" in proc.stdout
+    assert "2007_000033.jpg" in proc.stdout and "2 problems found" in proc.stdout
+
+
+def test_bad_config_is_one_line(tmp_path):
+    proc = run_check("data=voc")
+    assert proc.returncode == 2
+    assert "segkit: config error: data.root is required" in proc.stderr
