@@ -81,6 +81,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("test") and getattr(datamodule, "has_labeled_test", True):
         for results in trainer.test(task, datamodule=datamodule, ckpt_path=ckpt, verbose=False):
             metrics.update(results)
+    elif cfg.get("test") and trainer.is_global_zero:
+        print("segkit: this dataset has no labelled test split: test skipped")
     if trainer.is_global_zero:
         write_metrics(metrics, run_dir / "metrics.json")
         print_summary(metrics, cfg.monitor, run_dir, best)

@@ -78,5 +78,6 @@ def test_a_preset_trains_end_to_end_on_the_official_layout(tmp_path, cityscapes_
         f"hydra.run.dir={run_dir}",
     )
     assert "test/miou" not in proc.stdout  # Cityscapes has no labelled test split
+    assert "no labelled test split: test skipped" in proc.stdout
     assert "val/miou" in proc.stdout
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
