@@ -3,6 +3,9 @@ loaders (shuffled, dropping the last partial batch, for training only)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
@@ -10,19 +13,34 @@ from torch.utils.data import DataLoader, Dataset
 class SplitsDataModule(L.LightningDataModule):
     """Train/val loaders over ``build_dataset(split)``, which subclasses implement.
 
-    Subclasses set ``batch_size``, ``val_batch_size``, ``num_workers``, ``pin_memory``.
     ``has_labeled_test`` tells `segkit.train` whether a ``test`` split with labels exists.
+
+    Args:
+        batch_size, val_batch_size: training and validation batch sizes.
+        num_workers, pin_memory: loader settings (``pin_memory`` only helps on CUDA).
+        train_transform, val_transform: albumentations pipelines, see `transform`.
     """
 
     has_labeled_test = False
-    batch_size: int
-    val_batch_size: int
-    num_workers: int
-    pin_memory: bool
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        batch_size: int,
+        val_batch_size: int,
+        num_workers: int,
+        pin_memory: bool,
+        train_transform: Callable[..., dict[str, Any]] | None,
+        val_transform: Callable[..., dict[str, Any]] | None,
+    ) -> None:
         super().__init__()
+        self.batch_size, self.val_batch_size = batch_size, val_batch_size
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.train_transform, self.val_transform = train_transform, val_transform
         self._datasets: dict[str, Dataset] = {}
+
+    def transform(self, split: str) -> Callable[..., dict[str, Any]] | None:
+        """The pipeline of `split`: the training one for "train", the validation one otherwise."""
+        return self.train_transform if split == "train" else self.val_transform
 
     def build_dataset(self, split: str) -> Dataset:
         raise NotImplementedError

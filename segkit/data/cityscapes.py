@@ -14,13 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
-from torch.utils.data import Dataset
-
 from segkit.data.base import SplitsDataModule
 from segkit.data.cityscapes_labels import TRAIN_LABELS, label_id_to_train_id
-from segkit.data.transforms import WorkerSeededTransform, to_sample
+from segkit.data.paired import IndexMasks, PairedSegmentation
 
 _EXPECTED_TREE = (
     "expected the official layout: <root>/leftImg8bit/<split>/<city>/*_leftImg8bit.png and "
@@ -28,7 +24,7 @@ _EXPECTED_TREE = (
 )
 
 
-class CityscapesSegmentation(Dataset):
+class CityscapesSegmentation(PairedSegmentation):
     """One Cityscapes split as samples ``{"image", "mask" (trainIds, 255 ignore), "name"}``.
 
     Pairing is checked when the dataset is built (every image needs its label file); sizes
@@ -55,20 +51,23 @@ class CityscapesSegmentation(Dataset):
             raise FileNotFoundError(
                 f"Cityscapes split folder {image_dir} does not exist; {_EXPECTED_TREE}"
             )
-        self.images = sorted(image_dir.glob("*/*_leftImg8bit.png"))
-        if not self.images:
+        images = sorted(image_dir.glob("*/*_leftImg8bit.png"))
+        if not images:
             raise FileNotFoundError(
                 f"no *_leftImg8bit.png image under {image_dir}; {_EXPECTED_TREE}"
             )
-        self.labels = [self._label_path(p) for p in self.images]
-        missing = [p for p in self.labels if not p.is_file()]
+        labels = [self._label_path(p) for p in images]
+        missing = [p for p in labels if not p.is_file()]
         if missing:
             raise FileNotFoundError(
-                f"{len(missing)} of {len(self.images)} {split} images have no label file, "
+                f"{len(missing)} of {len(images)} {split} images have no label file, "
                 f"first: {missing[0]}; {_EXPECTED_TREE}"
             )
-        self.transform = WorkerSeededTransform(transform) if transform is not None else None
-        self.lut = label_id_to_train_id()
+        decode = IndexMasks(
+            label_id_to_train_id(), invalid="values {values} that are not Cityscapes labelIds"
+        )
+        names = [p.name.removesuffix("_leftImg8bit.png") for p in images]
+        super().__init__(images, labels, decode, transform, names)
 
     def _label_path(self, image: Path) -> Path:
         stem = image.name.removesuffix("_leftImg8bit.png")
@@ -80,42 +79,6 @@ class CityscapesSegmentation(Dataset):
             / city
             / f"{stem}_{self.annotation}_labelIds.png"
         )
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """The uint8 RGB image [H,W,3] and trainId mask [H,W] of sample `index`, untransformed."""
-        image_path, label_path = self.images[index], self.labels[index]
-        try:
-            with Image.open(image_path) as im:
-                image = np.array(im.convert("RGB"))  # writable: torch refuses read-only arrays
-            with Image.open(label_path) as lb:
-                label_ids = np.asarray(lb)
-        except OSError as err:
-            raise OSError(f"cannot read sample {index}: {err}") from err
-        if label_ids.ndim != 2 or label_ids.dtype != np.uint8:
-            raise ValueError(
-                f"{label_path}: expected a single-channel 8-bit labelIds PNG, got shape "
-                f"{label_ids.shape} dtype {label_ids.dtype}"
-            )
-        if label_ids.shape != image.shape[:2]:
-            raise ValueError(
-                f"{label_path} is {label_ids.shape[1]}x{label_ids.shape[0]} but its image "
-                f"{image_path} is {image.shape[1]}x{image.shape[0]}"
-            )
-        mask = self.lut[label_ids]
-        if (mask < 0).any():
-            bad = sorted(set(np.unique(label_ids[mask < 0]).tolist()))
-            raise ValueError(f"{label_path} holds values {bad} that are not Cityscapes labelIds")
-        return image, mask.astype(np.uint8)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        image, mask = self.read(index)
-        if self.transform is not None:
-            out = self.transform(image=image, mask=mask)
-            image, mask = out["image"], out["mask"]
-        return to_sample(image, mask, self.images[index].name.removesuffix("_leftImg8bit.png"))
 
 
 class CityscapesDataModule(SplitsDataModule):
@@ -155,7 +118,9 @@ class CityscapesDataModule(SplitsDataModule):
         image_size: Sequence[int] = (1024, 2048),
         crop_size: Sequence[int] = (512, 1024),
     ) -> None:
-        super().__init__()
+        super().__init__(
+            batch_size, val_batch_size, num_workers, pin_memory, train_transform, val_transform
+        )
         official = [lb.name for lb in TRAIN_LABELS]
         if num_classes != 19 or ignore_index != 255 or in_channels != 3:
             raise ValueError(
@@ -166,12 +131,8 @@ class CityscapesDataModule(SplitsDataModule):
             raise ValueError(f"data.class_names must be the official trainId order: {official}")
         self.root, self.annotation = root, annotation
         self.image_size, self.crop_size = list(image_size), list(crop_size)
-        self.batch_size, self.val_batch_size = batch_size, val_batch_size
-        self.num_workers, self.pin_memory = num_workers, pin_memory
-        self.train_transform, self.val_transform = train_transform, val_transform
         self.num_classes, self.ignore_index, self.class_names = 19, 255, official
         self.palette = [list(lb.color) for lb in TRAIN_LABELS] if palette is None else palette
 
     def build_dataset(self, split: str) -> CityscapesSegmentation:
-        transform = self.train_transform if split == "train" else self.val_transform
-        return CityscapesSegmentation(self.root, split, self.annotation, transform)
+        return CityscapesSegmentation(self.root, split, self.annotation, self.transform(split))

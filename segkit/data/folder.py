@@ -88,7 +88,9 @@ class FolderDataModule(SplitsDataModule):
         train_transform: Callable[..., dict[str, Any]] | None = None,
         val_transform: Callable[..., dict[str, Any]] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            batch_size, val_batch_size, num_workers, pin_memory, train_transform, val_transform
+        )
         if mask_format not in MASK_FORMATS:
             raise ValueError(
                 f"mask_format={mask_format!r} is invalid: expected one of {MASK_FORMATS}"
@@ -111,9 +113,6 @@ class FolderDataModule(SplitsDataModule):
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.class_names, self.palette = list(class_names), [list(c) for c in palette]
         self.ignore_color, self.crop_size = ignore_color, list(crop_size)
-        self.batch_size, self.val_batch_size = batch_size, val_batch_size
-        self.num_workers, self.pin_memory = num_workers, pin_memory
-        self.train_transform, self.val_transform = train_transform, val_transform
 
     def split_mode(self) -> str:
         """The split source in use ("auto" resolved)."""
@@ -163,7 +162,6 @@ class FolderDataModule(SplitsDataModule):
 
     def build_dataset(self, split: str) -> PairedSegmentation:
         pairs = self.split_pairs(split)
-        transform = self.train_transform if split == "train" else self.val_transform
         return PairedSegmentation(
-            [i for i, _ in pairs], [m for _, m in pairs], self.decoder(), transform
+            [i for i, _ in pairs], [m for _, m in pairs], self.decoder(), self.transform(split)
         )

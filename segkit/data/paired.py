@@ -23,10 +23,15 @@ def label_lut(mapping: dict[int, int]) -> np.ndarray:
 
 
 class IndexMasks:
-    """Decodes single-channel 8-bit label PNGs (palette or grey) through a lookup table."""
+    """Decodes single-channel 8-bit label PNGs (palette or grey) through a lookup table.
 
-    def __init__(self, lut: np.ndarray) -> None:
-        self.lut = lut
+    ``invalid`` words the error for values the table marks -1 (``{values}``: the values found).
+    """
+
+    def __init__(
+        self, lut: np.ndarray, invalid: str = "label values {values} that are not valid here"
+    ) -> None:
+        self.lut, self.invalid = lut, invalid
 
     def __call__(self, mask: Image.Image, path: Path) -> np.ndarray:
         if mask.mode not in ("P", "L"):
@@ -38,7 +43,7 @@ class IndexMasks:
         labels = self.lut[raw]
         if (labels < 0).any():
             bad = sorted(set(np.unique(raw[labels < 0]).tolist()))
-            raise ValueError(f"{path} holds label values {bad} that are not valid here")
+            raise ValueError(f"{path} holds " + self.invalid.format(values=bad))
         return labels
 
 
@@ -72,6 +77,14 @@ def _rgb_code(color: Sequence[int]) -> int:
     return (r << 16) | (g << 8) | b
 
 
+def require_files(paths: Sequence[Path]) -> None:
+    """Raise FileNotFoundError naming the first of `paths` that does not exist (for paths
+    built from list files; paths found by listing folders exist already)."""
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} listed files do not exist, first: {missing[0]}")
+
+
 class PairedSegmentation(Dataset):
     """Images with one single-channel 8-bit label PNG each, as semantic samples.
 
@@ -81,6 +94,7 @@ class PairedSegmentation(Dataset):
             invalid values with the file's name: `IndexMasks` or `ColorMasks`.
         transform: albumentations-style ``t(image=, mask=)`` on uint8 arrays, reseeded per
             loader worker (`WorkerSeededTransform`).
+        names: sample names (default: the image file stems).
     """
 
     def __init__(
@@ -89,15 +103,12 @@ class PairedSegmentation(Dataset):
         masks: Sequence[Path],
         decode: Callable[[Image.Image, Path], np.ndarray],
         transform: Callable[..., dict[str, Any]] | None = None,
+        names: Sequence[str] | None = None,
     ) -> None:
         if len(images) != len(masks):
             raise ValueError(f"{len(images)} images but {len(masks)} masks")
-        missing = [p for pair in zip(images, masks, strict=True) for p in pair if not p.is_file()]
-        if missing:
-            raise FileNotFoundError(
-                f"{len(missing)} listed files do not exist, first: {missing[0]}"
-            )
         self.images, self.masks, self.decode = list(images), list(masks), decode
+        self.names = list(names) if names is not None else [p.stem for p in self.images]
         self.transform = WorkerSeededTransform(transform) if transform is not None else None
 
     def __len__(self) -> int:
@@ -125,4 +136,4 @@ class PairedSegmentation(Dataset):
         if self.transform is not None:
             out = self.transform(image=image, mask=mask)
             image, mask = out["image"], out["mask"]
-        return to_sample(image, mask, self.images[index].stem)
+        return to_sample(image, mask, self.names[index])

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from segkit.data.base import SplitsDataModule
-from segkit.data.paired import IndexMasks, PairedSegmentation, label_lut
+from segkit.data.paired import IndexMasks, PairedSegmentation, label_lut, require_files
 
 CLASS_NAMES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
@@ -82,7 +82,9 @@ class VOCDataModule(SplitsDataModule):
         in_channels: int = 3,
         crop_size: Sequence[int] = (512, 512),
     ) -> None:
-        super().__init__()
+        super().__init__(
+            batch_size, val_batch_size, num_workers, pin_memory, train_transform, val_transform
+        )
         if (num_classes, ignore_index, in_channels) != (21, 255, 3):
             raise ValueError(
                 "Pascal VOC has 21 classes, ignore index 255 and RGB images: got "
@@ -93,9 +95,6 @@ class VOCDataModule(SplitsDataModule):
                 f"train_set={train_set!r} is invalid: expected auto, train or trainaug"
             )
         self.root, self.train_set = Path(root), train_set
-        self.batch_size, self.val_batch_size = batch_size, val_batch_size
-        self.num_workers, self.pin_memory = num_workers, pin_memory
-        self.train_transform, self.val_transform = train_transform, val_transform
         self.num_classes, self.ignore_index = 21, 255
         self.class_names = list(class_names or CLASS_NAMES)
         self.palette = [list(c) for c in palette] if palette is not None else voc_palette()
@@ -117,6 +116,6 @@ class VOCDataModule(SplitsDataModule):
         ids = read_ids(lists / f"{list_name}.txt")
         images = [self.root / "JPEGImages" / f"{i}.jpg" for i in ids]
         masks = [mask_dir / f"{i}.png" for i in ids]
+        require_files([p for pair in zip(images, masks, strict=True) for p in pair])
         decode = IndexMasks(label_lut({**{c: c for c in range(21)}, 255: 255}))
-        transform = self.train_transform if split == "train" else self.val_transform
-        return PairedSegmentation(images, masks, decode, transform)
+        return PairedSegmentation(images, masks, decode, self.transform(split))

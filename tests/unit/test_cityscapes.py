@@ -36,7 +36,7 @@ def test_samples_follow_the_contract(cityscapes_root):
     assert sample["mask"].shape == (64, 128) and sample["mask"].dtype == torch.int64
     assert sample["name"].startswith("aachen_") or sample["name"].startswith("bremen_")
     # The exporter writes synthetic classes as road(7)/person(24)/car(26)/truck(27)/bicycle(33).
-    raw = np.asarray(Image.open(ds.labels[0]))
+    raw = np.asarray(Image.open(ds.masks[0]))
     expected = label_id_to_train_id()[raw]
     assert torch.equal(sample["mask"], torch.from_numpy(expected.astype(np.int64)))
     assert set(np.unique(expected)) <= {0, 11, 13, 14, 18}
