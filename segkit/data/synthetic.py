@@ -8,6 +8,7 @@ real dataset layouts (see `segkit.data.synthetic_export`).
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,13 +35,23 @@ def spectral_bands(image: np.ndarray, in_channels: int) -> np.ndarray:
     ``in_channels - 3`` extra bands, each a fixed positive mix of R, G and B (a stand-in for
     multispectral sensors, so such pipelines can be exercised without data).
     """
+    check_in_channels(in_channels)
     rgb = image.astype(np.float32)
     if in_channels == 1:
         return rgb @ _LUMA[:, None]
-    if in_channels < 3:
+    return np.concatenate([rgb, rgb @ _band_mixes(in_channels - 3)], axis=2)
+
+
+def check_in_channels(in_channels: int) -> None:
+    if in_channels != 1 and in_channels < 3:
         raise ValueError(f"in_channels={in_channels} is invalid: expected 1 or at least 3")
-    mixes = np.random.default_rng(1234).dirichlet(np.ones(3), size=in_channels - 3)
-    return np.concatenate([rgb, rgb @ mixes.T.astype(np.float32)], axis=2)
+
+
+@functools.cache
+def _band_mixes(extra_bands: int) -> np.ndarray:
+    """Fixed [3, extra_bands] mixing weights (drawn once per band count, not per sample)."""
+    mixes = np.random.default_rng(1234).dirichlet(np.ones(3), size=extra_bands)
+    return mixes.T.astype(np.float32)
 
 
 class SyntheticScenes(Dataset):
@@ -85,7 +96,7 @@ class SyntheticScenes(Dataset):
         self.spec, self.seed, self.length, self.mode = spec, seed, length, mode
         self.transform = transform
         self._cache: dict[int, Scene] | None = {} if cache else None
-        spectral_bands(np.zeros((1, 1, 3), np.uint8), in_channels)  # validates in_channels
+        check_in_channels(in_channels)
         self.in_channels = in_channels
         rgb = in_channels >= 3
         means = (list(mean) if rgb else []) + [_GREY_MEAN] * (in_channels - 3 if rgb else 1)
