@@ -23,7 +23,6 @@ def require_torchvision_weights(arch: str, weights: str) -> Path:
 
     Raises WeightsNotCachedError naming the URL and where to put the file.
     """
-    import torch
     import torchvision
 
     try:
@@ -35,7 +34,7 @@ def require_torchvision_weights(arch: str, weights: str) -> Path:
     except (ValueError, KeyError) as err:
         names = ", ".join(["DEFAULT", *weights_enum.__members__])
         raise ValueError(f"{arch} has no weights {weights!r}; available: {names}") from err
-    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(entry.url)
+    path = _torch_hub_file(entry.url)
     if not path.is_file():
         raise WeightsNotCachedError(
             f"{arch} weights {weights!r} are not in the torch hub cache: expected {path}. "
@@ -77,7 +76,6 @@ def require_smp_encoder_weights(encoder_name: str, weights: str | bool) -> None:
 
 def _require_timm_weights(model_name: str) -> None:
     import timm
-    import torch
 
     cfg = timm.models.get_pretrained_cfg(model_name)
     if cfg is None:
@@ -90,16 +88,21 @@ def _require_timm_weights(model_name: str) -> None:
         )
         if any(_in_hf_cache(cfg.hf_hub_id, f, None) for f in files):
             return
-    if cfg.url:
-        path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(cfg.url)
-        if path.is_file():
-            return
+    if cfg.url and _torch_hub_file(cfg.url).is_file():
+        return
     if cfg.hf_hub_id:
         raise WeightsNotCachedError(_hf_message(f"timm {model_name}", cfg.hf_hub_id, None))
     raise WeightsNotCachedError(
         f"timm {model_name} weights are not cached: fetch {cfg.url} into "
-        f"{Path(torch.hub.get_dir()) / 'checkpoints'}, {_LOCAL_FILE_HINT}"
+        f"{_torch_hub_file(cfg.url).parent}, {_LOCAL_FILE_HINT}"
     )
+
+
+def _torch_hub_file(url: str) -> Path:
+    """Where `torch.hub.load_state_dict_from_url` keeps (and looks for) the file of `url`."""
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
 def _hf_repo_dir(repo: str) -> Path:
