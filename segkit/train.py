@@ -50,6 +50,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = instantiate(cfg.data, _convert_="all")
     fill_auto_class_weights(cfg, datamodule)  # before the config is saved: it keeps the numbers
     write_resolved_config(cfg, run_dir)
+    try:  # data.labeled_fraction < 1: record which samples keep their labels
+        getattr(datamodule, "write_labeled_split", lambda _: None)(run_dir)
+    except ValueError as err:
+        raise ConfigError(f"data.labeled_fraction: {err}") from err
 
     task = instantiate(
         task_config(cfg.model),

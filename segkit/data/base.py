@@ -1,41 +1,65 @@
-"""What file-based semantic data modules share: one dataset per split, built once, and the
-loaders (shuffled, dropping the last partial batch, for training only)."""
+"""What file-based data modules share: one dataset per split, built once, and the loaders
+(shuffled, dropping the last partial batch, for training only), with the options every
+dataset has: ``on_bad_sample``, ``labeled_fraction`` and ``pin_memory: auto``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader, Dataset
+
+from segkit.data.bad_samples import SkipBadSamples, check_on_bad_sample
+from segkit.data.labeled_split import check_labeled_fraction, split_datasets, write_split_record
 
 
 class SplitsDataModule(L.LightningDataModule):
     """Train/val loaders over ``build_dataset(split)``, which subclasses implement.
 
-    ``has_labeled_test`` tells `segkit.train` whether a ``test`` split with labels exists.
+    ``has_labeled_test`` tells `segkit.train` whether a ``test`` split with labels exists;
+    ``collate_fn`` is None for semantic samples (stacked) and `instance_collate` for
+    instance samples (lists).
 
     Args:
         batch_size, val_batch_size: training and validation batch sizes.
-        num_workers, pin_memory: loader settings (``pin_memory`` only helps on CUDA).
+        num_workers: loader processes per device.
+        pin_memory: true/false, or "auto": pinned only when training on CUDA.
         train_transform, val_transform: albumentations pipelines, see `transform`.
+        on_bad_sample: "error" raises on a file that cannot be read; "skip" warns, serves
+            the next sample instead and counts (see `segkit.data.bad_samples`).
+        labeled_fraction, labeled_seed: below 1, only a seeded fraction of the training set
+            keeps its labels and ``train_dataloader`` returns ``{"labeled", "unlabeled"}``
+            loaders (see `segkit.data.labeled_split`).
     """
 
     has_labeled_test = False
 
     def __init__(
         self,
-        batch_size: int,
-        val_batch_size: int,
-        num_workers: int,
-        pin_memory: bool,
-        train_transform: Callable[..., dict[str, Any]] | None,
-        val_transform: Callable[..., dict[str, Any]] | None,
+        batch_size: int = 8,
+        val_batch_size: int = 1,
+        num_workers: int = 4,
+        pin_memory: bool | str = "auto",
+        train_transform: Callable[..., dict[str, Any]] | None = None,
+        val_transform: Callable[..., dict[str, Any]] | None = None,
+        on_bad_sample: str = "error",
+        labeled_fraction: float = 1.0,
+        labeled_seed: int = 0,
     ) -> None:
         super().__init__()
+        check_on_bad_sample(on_bad_sample)
+        check_labeled_fraction(labeled_fraction)
+        if pin_memory not in (True, False, "auto"):
+            raise ValueError(f"pin_memory={pin_memory!r} is invalid: expected true, false or auto")
         self.batch_size, self.val_batch_size = batch_size, val_batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.train_transform, self.val_transform = train_transform, val_transform
+        self.on_bad_sample = on_bad_sample
+        self.labeled_fraction, self.labeled_seed = labeled_fraction, labeled_seed
+        self.collate_fn: Callable | None = None
         self._datasets: dict[str, Dataset] = {}
 
     def transform(self, split: str) -> Callable[..., dict[str, Any]] | None:
@@ -48,28 +72,72 @@ class SplitsDataModule(L.LightningDataModule):
     def dataset(self, split: str) -> Dataset:
         """The split's dataset, built once (a bad root or missing file fails here)."""
         if split not in self._datasets:
-            self._datasets[split] = self.build_dataset(split)
+            dataset = self.build_dataset(split)
+            if len(dataset) == 0:
+                raise ValueError(f"the {split} split of {type(self).__name__} is empty")
+            if self.on_bad_sample == "skip":
+                dataset = SkipBadSamples(dataset)
+            self._datasets[split] = dataset
         return self._datasets[split]
+
+    def take_bad_sample_count(self, split: str) -> int:
+        """Samples of `split` skipped since the last call (0 unless ``on_bad_sample=skip``)."""
+        dataset = self._datasets.get(split)
+        return dataset.take_count() if isinstance(dataset, SkipBadSamples) else 0
+
+    def labeled_split(self) -> tuple[Dataset, Dataset]:
+        """(labeled, unlabeled) parts of the training set (``labeled_fraction < 1``)."""
+        return split_datasets(
+            self.dataset("train"), self.labeled_fraction, self.labeled_seed, self.batch_size
+        )
+
+    def write_labeled_split(self, run_dir: Path) -> None:
+        """Record which training samples are labeled in ``<run_dir>/labeled_split.json``."""
+        if self.labeled_fraction < 1.0:
+            labeled, unlabeled = self.labeled_split()
+            write_split_record(
+                run_dir / "labeled_split.json",
+                labeled,
+                unlabeled,
+                self.labeled_fraction,
+                self.labeled_seed,
+            )
 
     def setup(self, stage: str) -> None:
         # Built here so a bad root fails before the first epoch, not in a worker.
-        for split in ("train", "val") if stage == "fit" else ("val",):
+        splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
+        for split in splits.get(stage, ()):
             self.dataset(split)
 
-    def _loader(self, split: str, batch_size: int) -> DataLoader:
-        train = split == "train"
+    def _pin_memory(self) -> bool:
+        if self.pin_memory != "auto":
+            return bool(self.pin_memory)
+        trainer = self.trainer
+        if trainer is not None:
+            return trainer.strategy.root_device.type == "cuda"
+        return torch.cuda.is_available()
+
+    def _loader(self, dataset: Dataset, batch_size: int, train: bool) -> DataLoader:
         return DataLoader(
-            self.dataset(split),
+            dataset,
             batch_size=batch_size,
             shuffle=train,
-            drop_last=train,
+            # A training set smaller than a batch still trains (one short batch per epoch).
+            drop_last=train and len(dataset) >= batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            pin_memory=self.pin_memory,
+            pin_memory=self._pin_memory(),
+            collate_fn=self.collate_fn,
         )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size)
+    def train_dataloader(self) -> DataLoader | dict[str, DataLoader]:
+        if self.labeled_fraction < 1.0:
+            labeled, unlabeled = self.labeled_split()
+            return {
+                "labeled": self._loader(labeled, self.batch_size, train=True),
+                "unlabeled": self._loader(unlabeled, self.batch_size, train=True),
+            }
+        return self._loader(self.dataset("train"), self.batch_size, train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.val_batch_size)
+        return self._loader(self.dataset("val"), self.val_batch_size, train=False)

@@ -86,10 +86,8 @@ class CityscapesDataModule(SplitsDataModule):
 
     Args:
         root: dataset root (``data.root=/path/to/cityscapes``).
-        batch_size: training batch size; validation runs on full images ``val_batch_size`` at
-            a time.
-        train_transform, val_transform: albumentations pipelines (``conf/data/cityscapes.yaml``
-            builds the standard one: random scale 0.5-2, crop, flip, photometric jitter).
+        **loading: batch sizes, workers, transforms, ``on_bad_sample``, ``labeled_fraction``
+            and the other loading options of `SplitsDataModule`.
         annotation: "gtFine" (default) or "gtCoarse".
         num_workers, pin_memory: loader settings (``pin_memory`` only helps on CUDA).
         num_classes, ignore_index, class_names, palette, in_channels: dataset facts, checked
@@ -103,12 +101,6 @@ class CityscapesDataModule(SplitsDataModule):
     def __init__(
         self,
         root: str,
-        batch_size: int = 8,
-        val_batch_size: int = 1,
-        num_workers: int = 4,
-        pin_memory: bool = False,
-        train_transform: Callable[..., dict[str, Any]] | None = None,
-        val_transform: Callable[..., dict[str, Any]] | None = None,
         annotation: str = "gtFine",
         num_classes: int = 19,
         ignore_index: int = 255,
@@ -117,10 +109,9 @@ class CityscapesDataModule(SplitsDataModule):
         in_channels: int = 3,
         image_size: Sequence[int] = (1024, 2048),
         crop_size: Sequence[int] = (512, 1024),
+        **loading: Any,
     ) -> None:
-        super().__init__(
-            batch_size, val_batch_size, num_workers, pin_memory, train_transform, val_transform
-        )
+        super().__init__(**loading)
         official = [lb.name for lb in TRAIN_LABELS]
         if num_classes != 19 or ignore_index != 255 or in_channels != 3:
             raise ValueError(

@@ -63,8 +63,8 @@ class FolderDataModule(SplitsDataModule):
         num_classes, ignore_index, class_names, palette, in_channels: dataset facts.
         ignore_color: RGB colour of ignored pixels in "rgb" masks (e.g. [255, 255, 255]).
         crop_size: [height, width] of training crops (checked against the network).
-        batch_size, val_batch_size, num_workers, pin_memory, train_transform, val_transform:
-            loading and augmentation.
+        **loading: batch sizes, workers, transforms, ``on_bad_sample``, ``labeled_fraction``
+            and the other loading options of `SplitsDataModule`.
     """
 
     def __init__(
@@ -81,16 +81,9 @@ class FolderDataModule(SplitsDataModule):
         ignore_color: Sequence[int] | None = None,
         in_channels: int = 3,
         crop_size: Sequence[int] = (512, 512),
-        batch_size: int = 8,
-        val_batch_size: int = 1,
-        num_workers: int = 4,
-        pin_memory: bool = False,
-        train_transform: Callable[..., dict[str, Any]] | None = None,
-        val_transform: Callable[..., dict[str, Any]] | None = None,
+        **loading: Any,
     ) -> None:
-        super().__init__(
-            batch_size, val_batch_size, num_workers, pin_memory, train_transform, val_transform
-        )
+        super().__init__(**loading)
         if mask_format not in MASK_FORMATS:
             raise ValueError(
                 f"mask_format={mask_format!r} is invalid: expected one of {MASK_FORMATS}"

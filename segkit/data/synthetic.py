@@ -13,16 +13,15 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from segkit.data.base import SplitsDataModule
+from segkit.data.instances import instance_collate, instance_sample
 from segkit.data.scenes import CLASS_NAMES, PALETTE, Scene, SceneSpec, render_scene, split_seed
+from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, WorkerSeededTransform
 
-#: ImageNet statistics: what pretrained encoders expect.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 #: Luminance weights (ITU-R BT.601) and the grey level statistics matching ImageNet's.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _GREY_MEAN, _GREY_STD = 0.449, 0.226
@@ -67,8 +66,9 @@ class SyntheticScenes(Dataset):
         seed: stream seed (use `split_seed`).
         length: number of scenes.
         mode: "semantic" or "instance".
-        transform: optional albumentations-style callable ``t(image=, mask=) -> dict``, applied
-            to the uint8 image and class mask (semantic mode only).
+        transform: optional albumentations-style callable applied to the uint8 image and
+            class mask (``t(image=, mask=)``), or instance masks (``t(image=, masks=)``, see
+            `instance_sample`).
         mean, std: normalisation of the RGB channels in semantic mode (grey and extra bands
             use ImageNet's grey level statistics).
         in_channels: image channels in semantic mode (see `spectral_bands`).
@@ -91,10 +91,8 @@ class SyntheticScenes(Dataset):
     ) -> None:
         if mode not in ("semantic", "instance"):
             raise ValueError(f"mode={mode!r} is invalid: expected 'semantic' or 'instance'")
-        if mode == "instance" and transform is not None:
-            raise ValueError("transforms are supported in semantic mode only")
         self.spec, self.seed, self.length, self.mode = spec, seed, length, mode
-        self.transform = transform
+        self.transform = WorkerSeededTransform(transform) if transform is not None else None
         self._cache: dict[int, Scene] | None = {} if cache else None
         check_in_channels(in_channels)
         self.in_channels = in_channels
@@ -107,6 +105,9 @@ class SyntheticScenes(Dataset):
     def __len__(self) -> int:
         return self.length
 
+    def sample_name(self, index: int) -> str:
+        return f"synthetic_{self.seed}_{index:06d}"
+
     def _scene(self, index: int) -> Scene:
         if self._cache is None:
             return render_scene(self.spec, self.seed, index)
@@ -118,13 +119,11 @@ class SyntheticScenes(Dataset):
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} scenes")
         scene = self._scene(index)
-        name = f"synthetic_{self.seed}_{index:06d}"
+        name = self.sample_name(index)
         if self.mode == "instance":
-            return {
-                "image": torch.from_numpy(scene.image).permute(2, 0, 1).float() / 255.0,
-                "target": instance_target(scene.instance_masks, scene.labels),
-                "name": name,
-            }
+            return instance_sample(
+                scene.image, scene.instance_masks, scene.labels, name, self.transform
+            )
         image, mask = scene.image, scene.mask
         if self.transform is not None:
             # Copies: a transform that writes in place must not change the cached scene.
@@ -140,26 +139,7 @@ class SyntheticScenes(Dataset):
         }
 
 
-def instance_target(masks: np.ndarray, labels: np.ndarray) -> dict[str, torch.Tensor]:
-    """Torchvision detection target from bool masks [N,H,W] and labels [N] (N may be 0)."""
-    boxes = np.zeros((len(masks), 4), dtype=np.float32)
-    for i, m in enumerate(masks):
-        ys, xs = np.nonzero(m)
-        # xyxy with exclusive max, so a one-pixel object has a box of width and height 1.
-        boxes[i] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-    return {
-        "boxes": torch.from_numpy(boxes),
-        "labels": torch.from_numpy(labels.astype(np.int64)),
-        "masks": torch.from_numpy(masks.astype(np.uint8)),
-    }
-
-
-def instance_collate(batch: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Keep images and targets as lists (sizes and instance counts differ)."""
-    return {key: [sample[key] for sample in batch] for key in batch[0]}
-
-
-class SyntheticDataModule(L.LightningDataModule):
+class SyntheticDataModule(SplitsDataModule):
     """Train/val/test streams of synthetic scenes.
 
     Args:
@@ -168,7 +148,7 @@ class SyntheticDataModule(L.LightningDataModule):
         ignore_index: label of pixels to ignore (the scenes have none; kept for the contract).
         image_size: int or [height, width].
         train_size, val_size, test_size: scenes per split.
-        batch_size, num_workers: loader settings.
+        batch_size: training and validation batch size.
         seed: data seed (independent of the training seed, so changing `seed` changes the
             model initialisation but not the data).
         difficulty, min_objects, max_objects: see `SceneSpec`.
@@ -177,7 +157,11 @@ class SyntheticDataModule(L.LightningDataModule):
         cache: keep rendered scenes in memory (see `SyntheticScenes`); the scenes of an epoch
             are rendered once instead of once per epoch.
         in_channels: 3 (RGB), 1 (grayscale) or more (RGB plus synthetic extra bands).
+        **loading: ``num_workers``, ``pin_memory``, ``labeled_fraction``, ``labeled_seed``
+            and the other loading options of `SplitsDataModule`.
     """
+
+    has_labeled_test = True
 
     def __init__(
         self,
@@ -190,7 +174,6 @@ class SyntheticDataModule(L.LightningDataModule):
         val_size: int = 200,
         test_size: int = 200,
         batch_size: int = 16,
-        num_workers: int = 0,
         seed: int = 0,
         difficulty: float = 0.5,
         min_objects: int = 2,
@@ -199,8 +182,15 @@ class SyntheticDataModule(L.LightningDataModule):
         train_transform: Callable[..., dict[str, Any]] | None = None,
         cache: bool = True,
         in_channels: int = 3,
+        **loading: Any,
     ) -> None:
-        super().__init__()
+        loading.setdefault("num_workers", 0)
+        super().__init__(
+            batch_size=batch_size,
+            val_batch_size=batch_size,
+            train_transform=train_transform,
+            **loading,
+        )
         class_names = CLASS_NAMES[:num_classes] if class_names is None else class_names
         palette = PALETTE[:num_classes] if palette is None else palette
         if len(class_names) != num_classes:
@@ -220,44 +210,23 @@ class SyntheticDataModule(L.LightningDataModule):
         self.sizes = {"train": train_size, "val": val_size, "test": test_size}
         self.num_classes, self.class_names = num_classes, list(class_names)
         self.palette, self.ignore_index = palette, ignore_index
-        self.batch_size, self.num_workers = batch_size, num_workers
-        self.seed, self.task, self.train_transform = seed, task, train_transform
-        self.cache, self.in_channels = cache, in_channels
-        self._datasets: dict[str, SyntheticScenes] = {}
+        self.seed, self.task, self.cache, self.in_channels = seed, task, cache, in_channels
+        self.collate_fn = instance_collate if task == "instance" else None
 
-    def dataset(self, split: str) -> SyntheticScenes:
-        """The split's dataset; built once, so its scene cache lives as long as the module."""
-        if split not in self._datasets:
-            self._datasets[split] = SyntheticScenes(
-                self.spec,
-                seed=split_seed(self.seed, split),
-                length=self.sizes[split],
-                mode=self.task,
-                transform=self.train_transform if split == "train" else None,
-                cache=self.cache,
-                in_channels=self.in_channels,
-            )
-        return self._datasets[split]
-
-    def _loader(self, split: str) -> DataLoader:
-        return DataLoader(
-            self.dataset(split),
-            batch_size=self.batch_size,
-            shuffle=split == "train",
-            drop_last=split == "train" and self.sizes["train"] >= self.batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            collate_fn=instance_collate if self.task == "instance" else None,
+    def build_dataset(self, split: str) -> SyntheticScenes:
+        # Built once per split, so its scene cache lives as long as the module.
+        return SyntheticScenes(
+            self.spec,
+            seed=split_seed(self.seed, split),
+            length=self.sizes[split],
+            mode=self.task,
+            transform=self.train_transform if split == "train" else None,
+            cache=self.cache,
+            in_channels=self.in_channels,
         )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
+        return self._loader(self.dataset("test"), self.batch_size, train=False)
 
 
 if __name__ == "__main__":

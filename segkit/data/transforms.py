@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from segkit.data.synthetic import IMAGENET_MEAN, IMAGENET_STD
+#: ImageNet statistics: what pretrained encoders expect.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class WorkerSeededTransform:

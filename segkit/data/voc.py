@@ -13,7 +13,7 @@ the DeepLab recipes do (``train_set: auto``); validation always uses the officia
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +58,8 @@ class VOCDataModule(SplitsDataModule):
     Args:
         root: the ``VOC2012`` folder.
         train_set: "auto" (SBD ``trainaug`` when present, else ``train``), "train" or "trainaug".
-        batch_size, val_batch_size, num_workers, pin_memory: loader settings (validation images
-            have different sizes: keep ``val_batch_size`` 1 or resize in ``val_transform``).
-        train_transform, val_transform: albumentations pipelines.
+        **loading: batch sizes, workers, transforms, ``on_bad_sample``, ``labeled_fraction``
+            and the other loading options of `SplitsDataModule`.
         num_classes, ignore_index, class_names, palette, in_channels: dataset facts.
         crop_size: [height, width] of the training crops (checked against the network).
     """
@@ -69,22 +68,15 @@ class VOCDataModule(SplitsDataModule):
         self,
         root: str,
         train_set: str = "auto",
-        batch_size: int = 16,
-        val_batch_size: int = 1,
-        num_workers: int = 4,
-        pin_memory: bool = False,
-        train_transform: Callable[..., dict[str, Any]] | None = None,
-        val_transform: Callable[..., dict[str, Any]] | None = None,
         num_classes: int = 21,
         ignore_index: int = 255,
         class_names: Sequence[str] | None = None,
         palette: Sequence[Sequence[int]] | None = None,
         in_channels: int = 3,
         crop_size: Sequence[int] = (512, 512),
+        **loading: Any,
     ) -> None:
-        super().__init__(
-            batch_size, val_batch_size, num_workers, pin_memory, train_transform, val_transform
-        )
+        super().__init__(**loading)
         if (num_classes, ignore_index, in_channels) != (21, 255, 3):
             raise ValueError(
                 "Pascal VOC has 21 classes, ignore index 255 and RGB images: got "

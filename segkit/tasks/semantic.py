@@ -101,6 +101,10 @@ class SemanticSegmentation(L.LightningModule):
         return out["out"] if isinstance(out, dict) else out
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        if "labeled" in batch:
+            # data.labeled_fraction < 1: learn from the labeled part only (the supervised
+            # baseline that semi-supervised methods are compared with).
+            batch = batch["labeled"]
         images, mask = batch["image"], batch["mask"]
         out = self.net(images.contiguous(memory_format=self.memory_format))
         logits, aux = (out["out"], out.get("aux")) if isinstance(out, dict) else (out, None)

@@ -36,8 +36,13 @@ def write_folder(root, names, subfolder="", mask_format="index", size=(40, 32)):
 
 
 def module(root, **kwargs):
-    args = {"num_classes": 3, "class_names": ["bg", "road", "car"], "palette": PALETTE}
-    return FolderDataModule(str(root), num_workers=0, **{**args, **kwargs})
+    args = {
+        "num_classes": 3,
+        "class_names": ["bg", "road", "car"],
+        "palette": PALETTE,
+        "num_workers": 0,
+    }
+    return FolderDataModule(str(root), **{**args, **kwargs})
 
 
 @pytest.mark.parametrize("mask_format", ["index", "rgb"])

@@ -1,0 +1,86 @@
+"""``data.on_bad_sample``: what a loader does with a sample it cannot read.
+
+"error" (default) raises the sample's error, which names the file and what was wrong.
+"skip" warns with that message, counts the sample and serves the next readable one in its
+place, so batches keep their size; `BadSampleReport` prints the epoch's count at its end.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import warnings
+from typing import Any
+
+from lightning.pytorch.callbacks import Callback
+from torch.utils.data import Dataset
+
+BAD_SAMPLE_MODES = ("error", "skip")
+
+#: What a bad file raises while being read: unreadable/truncated images (OSError), size
+#: mismatches and invalid label values (ValueError).
+BAD_SAMPLE_ERRORS = (OSError, ValueError)
+
+
+def check_on_bad_sample(mode: str) -> None:
+    if mode not in BAD_SAMPLE_MODES:
+        raise ValueError(f"on_bad_sample={mode!r} is invalid: expected one of {BAD_SAMPLE_MODES}")
+
+
+class SkipBadSamples(Dataset):
+    """`dataset`, with samples that fail to read replaced by the next readable one.
+
+    The count of skipped reads is shared with loader worker processes (``skipped``).
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self.skipped = multiprocessing.Value("i", 0)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getattr__(self, name: str) -> Any:
+        # Dataset facts (names, images, ...) stay reachable through the wrapper.
+        if name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __getitem__(self, index: int) -> Any:
+        length = len(self.dataset)
+        for offset in range(length):
+            try:
+                return self.dataset[(index + offset) % length]
+            except BAD_SAMPLE_ERRORS as err:
+                with self.skipped.get_lock():
+                    self.skipped.value += 1
+                warnings.warn(f"skipped bad sample: {err}", stacklevel=2)
+        raise RuntimeError(f"every one of the {length} samples failed to read")
+
+    def take_count(self) -> int:
+        """The number of reads skipped since the last call."""
+        with self.skipped.get_lock():
+            count, self.skipped.value = self.skipped.value, 0
+        return count
+
+
+class BadSampleReport(Callback):
+    """Prints, at the end of each train and validation epoch, how many samples were skipped
+    (data modules with ``on_bad_sample=skip``; silent otherwise)."""
+
+    def _report(self, trainer: Any, split: str) -> None:
+        take = getattr(getattr(trainer, "datamodule", None), "take_bad_sample_count", None)
+        count = take(split) if take is not None else 0
+        if count:
+            # Per process: under DDP each rank reads (and counts) its own share.
+            rank = f" (rank {trainer.global_rank})" if trainer.world_size > 1 else ""
+            print(
+                f"segkit: {split} epoch {trainer.current_epoch}{rank}: skipped {count} bad "
+                "samples (data.on_bad_sample=skip; each was warned with its file)"
+            )
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        self._report(trainer, "train")
+
+    def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        if not trainer.sanity_checking:
+            self._report(trainer, "val")
