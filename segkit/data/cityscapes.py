@@ -2,10 +2,15 @@
 
     <root>/leftImg8bit/{train,val,test}/<city>/<city>_<seq>_<frame>_leftImg8bit.png
     <root>/gtFine/{train,val,test}/<city>/<city>_<seq>_<frame>_gtFine_labelIds.png
+    <root>/gtFine/{train,val,test}/<city>/<city>_<seq>_<frame>_gtFine_instanceIds.png
 
-labelIds are mapped to the 19 trainIds of the official table (`cityscapes_labels`); every
-other labelId becomes the ignore index 255. The test split's public labels are placeholders:
-it is for prediction only, so the data module has no labelled test split.
+Semantic task: labelIds are mapped to the 19 trainIds of the official table
+(`cityscapes_labels`); every other labelId becomes the ignore index 255. Instance task: each
+instanceId ``labelId * 1000 + k`` of the 8 evaluated thing classes is one instance, labelled
+1..8 in `THING_LABELS` order (ids below 1000 are groups or stuff, not instances). ``gtCoarse``
+replaces ``gtFine`` with ``annotation: gtCoarse`` (its extra split is ``train_extra``). The test
+split's public labels are placeholders: it is for prediction only, so the data module has no
+labelled test split.
 """
 
 from __future__ import annotations
@@ -14,9 +19,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset
+
 from segkit.data.base import SplitsDataModule
-from segkit.data.cityscapes_labels import TRAIN_LABELS, label_id_to_train_id
+from segkit.data.cityscapes_labels import THING_LABELS, TRAIN_LABELS, label_id_to_train_id
+from segkit.data.instances import instance_collate, instance_sample
 from segkit.data.paired import IndexMasks, PairedSegmentation
+from segkit.data.transforms import WorkerSeededTransform
 
 _EXPECTED_TREE = (
     "expected the official layout: <root>/leftImg8bit/<split>/<city>/*_leftImg8bit.png and "
@@ -45,55 +56,106 @@ class CityscapesSegmentation(PairedSegmentation):
         annotation: str = "gtFine",
         transform: Callable[..., dict[str, Any]] | None = None,
     ) -> None:
-        self.root, self.split, self.annotation = Path(root), split, annotation
-        image_dir = self.root / "leftImg8bit" / split
-        if not image_dir.is_dir():
-            raise FileNotFoundError(
-                f"Cityscapes split folder {image_dir} does not exist; {_EXPECTED_TREE}"
-            )
-        images = sorted(image_dir.glob("*/*_leftImg8bit.png"))
-        if not images:
-            raise FileNotFoundError(
-                f"no *_leftImg8bit.png image under {image_dir}; {_EXPECTED_TREE}"
-            )
-        labels = [self._label_path(p) for p in images]
-        missing = [p for p in labels if not p.is_file()]
-        if missing:
-            raise FileNotFoundError(
-                f"{len(missing)} of {len(images)} {split} images have no label file, "
-                f"first: {missing[0]}; {_EXPECTED_TREE}"
-            )
+        images, labels = cityscapes_pairs(root, split, annotation, "labelIds")
         decode = IndexMasks(
             label_id_to_train_id(), invalid="values {values} that are not Cityscapes labelIds"
         )
         names = [p.name.removesuffix("_leftImg8bit.png") for p in images]
         super().__init__(images, labels, decode, transform, names)
 
-    def _label_path(self, image: Path) -> Path:
-        stem = image.name.removesuffix("_leftImg8bit.png")
-        city = image.parent.name
-        return (
-            self.root
-            / self.annotation
-            / self.split
-            / city
-            / f"{stem}_{self.annotation}_labelIds.png"
+
+def cityscapes_pairs(
+    root: str | Path, split: str, annotation: str, kind: str
+) -> tuple[list[Path], list[Path]]:
+    """(images, annotation files of `kind`: "labelIds" or "instanceIds") of a split, sorted;
+    a missing split folder or annotation file fails here, naming it."""
+    root = Path(root)
+    image_dir = root / "leftImg8bit" / split
+    if not image_dir.is_dir():
+        raise FileNotFoundError(
+            f"Cityscapes split folder {image_dir} does not exist; {_EXPECTED_TREE}"
         )
+    images = sorted(image_dir.glob("*/*_leftImg8bit.png"))
+    if not images:
+        raise FileNotFoundError(f"no *_leftImg8bit.png image under {image_dir}; {_EXPECTED_TREE}")
+    labels = [
+        root
+        / annotation
+        / split
+        / p.parent.name
+        / f"{p.name.removesuffix('_leftImg8bit.png')}_{annotation}_{kind}.png"
+        for p in images
+    ]
+    missing = [p for p in labels if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} of {len(images)} {split} images have no {kind} file, "
+            f"first: {missing[0]}; {_EXPECTED_TREE}"
+        )
+    return images, labels
+
+
+class CityscapesInstances(Dataset):
+    """One Cityscapes split as instance samples of the 8 thing classes (see `instance_sample`).
+
+    Args:
+        root, split, annotation: as for `CityscapesSegmentation`.
+        transform: albumentations pipeline, given the instance masks as ``masks=``.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        annotation: str = "gtFine",
+        transform: Callable[..., dict[str, Any]] | None = None,
+    ) -> None:
+        self.images, self.instance_files = cityscapes_pairs(root, split, annotation, "instanceIds")
+        self.names = [p.name.removesuffix("_leftImg8bit.png") for p in self.images]
+        self.transform = WorkerSeededTransform(transform) if transform is not None else None
+        self.thing_of_label_id = {lb.id: k + 1 for k, lb in enumerate(THING_LABELS)}
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        image_path, ids_path = self.images[index], self.instance_files[index]
+        try:
+            with Image.open(image_path) as im:
+                image = np.array(im.convert("RGB"))
+            with Image.open(ids_path) as ids_image:
+                ids = np.array(ids_image).astype(np.int64)
+        except OSError as err:
+            raise OSError(f"cannot read sample {index}: {err}") from err
+        if ids.shape != image.shape[:2]:
+            raise ValueError(
+                f"{ids_path} is {ids.shape[1]}x{ids.shape[0]} but its image {image_path} is "
+                f"{image.shape[1]}x{image.shape[0]}"
+            )
+        instance_ids = [int(i) for i in np.unique(ids) if i // 1000 in self.thing_of_label_id]
+        height, width = ids.shape
+        masks = np.zeros((len(instance_ids), height, width), dtype=bool)
+        for k, instance_id in enumerate(instance_ids):
+            masks[k] = ids == instance_id
+        labels = np.array([self.thing_of_label_id[i // 1000] for i in instance_ids], np.int64)
+        return instance_sample(image, masks, labels, self.names[index], self.transform)
 
 
 class CityscapesDataModule(SplitsDataModule):
-    """Cityscapes train/val loaders for semantic segmentation (19 classes, 255 ignore).
+    """Cityscapes train/val loaders: semantic (19 classes, 255 ignore) or instance (8 things).
 
     Args:
         root: dataset root (``data.root=/path/to/cityscapes``).
-        **loading: batch sizes, workers, transforms, ``on_bad_sample``, ``labeled_fraction``
-            and the other loading options of `SplitsDataModule`.
         annotation: "gtFine" (default) or "gtCoarse".
-        num_workers, pin_memory: loader settings (``pin_memory`` only helps on CUDA).
+        train_split: the split trained on: "train", or "train_extra" (gtCoarse only).
+        task: "semantic" (masks of trainIds) or "instance" (see `CityscapesInstances`;
+            ``thing_names`` lists labels 1..8).
         num_classes, ignore_index, class_names, palette, in_channels: dataset facts, checked
             against the official table.
         image_size, crop_size: [height, width] of the full images (validation) and of the
             training crops; `segkit.train` checks the network accepts both.
+        **loading: batch sizes, workers, transforms, ``on_bad_sample``, ``labeled_fraction``
+            and the other loading options of `SplitsDataModule`.
     """
 
     has_labeled_test = False  # the public test labels are placeholders
@@ -102,6 +164,8 @@ class CityscapesDataModule(SplitsDataModule):
         self,
         root: str,
         annotation: str = "gtFine",
+        train_split: str = "train",
+        task: str = "semantic",
         num_classes: int = 19,
         ignore_index: int = 255,
         class_names: Sequence[str] | None = None,
@@ -120,10 +184,23 @@ class CityscapesDataModule(SplitsDataModule):
             )
         if class_names is not None and list(class_names) != official:
             raise ValueError(f"data.class_names must be the official trainId order: {official}")
-        self.root, self.annotation = root, annotation
+        if task not in ("semantic", "instance"):
+            raise ValueError(f"task={task!r} is invalid: expected semantic or instance")
+        if annotation not in ("gtFine", "gtCoarse"):
+            raise ValueError(f"annotation={annotation!r} is invalid: expected gtFine or gtCoarse")
+        self.root, self.annotation, self.train_split, self.task = (
+            root,
+            annotation,
+            train_split,
+            task,
+        )
+        self.thing_names = [lb.name for lb in THING_LABELS]
+        self.collate_fn = instance_collate if task == "instance" else None
         self.image_size, self.crop_size = list(image_size), list(crop_size)
         self.num_classes, self.ignore_index, self.class_names = 19, 255, official
         self.palette = [list(lb.color) for lb in TRAIN_LABELS] if palette is None else palette
 
-    def build_dataset(self, split: str) -> CityscapesSegmentation:
-        return CityscapesSegmentation(self.root, split, self.annotation, self.transform(split))
+    def build_dataset(self, split: str) -> Dataset:
+        folder = self.train_split if split == "train" else split
+        kind = CityscapesInstances if self.task == "instance" else CityscapesSegmentation
+        return kind(self.root, folder, self.annotation, self.transform(split))

@@ -78,3 +78,8 @@ def label_id_to_train_id() -> np.ndarray:
         if label.id >= 0:
             lut[label.id] = label.train_id
     return lut
+
+
+#: The 8 evaluated classes with instances (person ... bicycle), in trainId order; instance
+#: label k + 1 is ``THING_LABELS[k]`` (0 is background).
+THING_LABELS: tuple[Label, ...] = tuple(lb for lb in TRAIN_LABELS if lb.has_instances)

@@ -3,14 +3,25 @@ special-case files written here): label mapping, training pipeline, seeding, bad
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
 from PIL import Image
 
-from segkit.data.cityscapes import CityscapesDataModule, CityscapesSegmentation
-from segkit.data.cityscapes_labels import LABELS, TRAIN_LABELS, label_id_to_train_id
+from segkit.data.cityscapes import (
+    CityscapesDataModule,
+    CityscapesInstances,
+    CityscapesSegmentation,
+)
+from segkit.data.cityscapes_labels import (
+    LABELS,
+    THING_LABELS,
+    TRAIN_LABELS,
+    label_id_to_train_id,
+)
 
 
 def test_label_table_matches_cityscapesscripts():
@@ -89,7 +100,7 @@ def test_image_without_label_is_named_when_built(tmp_path):
     write_pair(tmp_path, "ulm", "ulm_000001_000019", (8, 4), None)
     with pytest.raises(
         FileNotFoundError,
-        match=r"1 of 2 train images have no label file, "
+        match=r"1 of 2 train images have no labelIds file, "
         r"first: .*ulm_000001_000019_gtFine_labelIds.png",
     ):
         CityscapesSegmentation(tmp_path, "train")
@@ -105,3 +116,63 @@ def test_size_mismatch_and_unknown_labels_are_named(tmp_path):
         ds[0]
     with pytest.raises(ValueError, match=rf"{unknown} holds values \[40\] that are not"):
         ds[1]
+
+
+def test_instance_ids_become_the_eight_thing_instances(tmp_path):
+    write_pair(tmp_path, "ulm", "ulm_000000_000019", (8, 4), np.full((4, 8), 7, np.uint8))
+    ids = np.full((4, 8), 7, np.uint16)  # road (stuff)
+    ids[0, :2] = 26000  # car, instance 0
+    ids[1:3, 6:] = 26001  # car, instance 1
+    ids[3, 0] = 24000  # person
+    ids[3, 4] = 26  # a car group without instance id: not an instance
+    ids[0, 4:6] = 29000  # caravan: has instances but is not evaluated
+    gt = tmp_path / "gtFine" / "train" / "ulm" / "ulm_000000_000019_gtFine_instanceIds.png"
+    Image.fromarray(ids).save(gt)
+    sample = CityscapesInstances(tmp_path, "train")[0]
+    target = sample["target"]
+    assert [THING_LABELS[k - 1].name for k in target["labels"].tolist()] == ["person", "car", "car"]
+    assert target["masks"].shape == (3, 4, 8) and target["masks"].dtype == torch.uint8
+    assert target["boxes"].tolist() == [[0, 3, 1, 4], [0, 0, 2, 1], [6, 1, 8, 3]]
+    assert sample["image"].shape == (3, 4, 8) and sample["image"].max() <= 1.0
+
+
+def test_instance_task_augments_masks_and_boxes_together(compose_train, cityscapes_root):
+    cfg = compose_train(
+        "data=cityscapes",
+        f"data.root={cityscapes_root}",
+        "data.task=instance",
+        "data.crop_size=[96,96]",
+    )
+    dm = instantiate(cfg.data, _convert_="all", num_workers=0, batch_size=4)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert isinstance(batch["target"], list) and len(batch["image"]) == 4
+    instances = 0
+    for image, target in zip(batch["image"], batch["target"], strict=True):
+        assert image.shape == (3, 96, 96)
+        masks, boxes = target["masks"], target["boxes"]
+        assert masks.shape[1:] == (96, 96) and len(boxes) == len(target["labels"])
+        assert set(masks.unique().tolist()) <= {0, 1}  # padding (255) is no instance
+        for mask, box in zip(masks, boxes, strict=True):
+            ys, xs = torch.nonzero(mask, as_tuple=True)
+            assert box.tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        instances += len(boxes)
+    assert instances > 0 and all(1 <= k <= 8 for t in batch["target"] for k in t["labels"])
+
+
+def test_coarse_annotations_train_on_train_extra(cityscapes_root, tmp_path):
+    for folder in ("leftImg8bit", "gtFine"):
+        shutil.copytree(cityscapes_root / folder / "train", tmp_path / folder / "train_extra")
+        shutil.copytree(cityscapes_root / folder / "val", tmp_path / folder / "val")
+    for path in list((tmp_path / "gtFine").rglob("*_gtFine_*.png")):
+        coarse = tmp_path / "gtCoarse" / path.relative_to(tmp_path / "gtFine")
+        coarse.parent.mkdir(parents=True, exist_ok=True)
+        path.rename(coarse.with_name(path.name.replace("_gtFine_", "_gtCoarse_")))
+    dm = CityscapesDataModule(
+        str(tmp_path), annotation="gtCoarse", train_split="train_extra", num_workers=0
+    )
+    assert len(dm.dataset("train")) == 4 and len(dm.dataset("val")) == 4
+    assert dm.dataset("train").masks[0].name.endswith("_gtCoarse_labelIds.png")
+    assert dm.dataset("train")[0]["mask"].shape == (64, 128)
+    with pytest.raises(FileNotFoundError, match=r"leftImg8bit/train does not exist"):
+        CityscapesDataModule(str(tmp_path), annotation="gtCoarse", num_workers=0).dataset("train")
