@@ -1,9 +1,10 @@
 """`python -m segkit.data.check data=<name> data.root=...`: read every sample of a dataset once.
 
 Prints, per split: the sample count, a histogram of image sizes, the pixel frequency of each
-class, and every problem found (missing pairs, unreadable files, size mismatches, invalid
-label values), each naming its file. Exits with status 1 when there is a problem, 2 on a bad
-config. Samples are read untransformed; overrides are the same as for `segkit.train`.
+class (instance data: the instance count of each class), and every problem found (missing
+pairs, unreadable files, size mismatches, invalid label values), each naming its file. Exits
+with status 1 when there is a problem, 2 on a bad config. Samples are read untransformed;
+overrides are the same as for `segkit.train`.
 """
 
 from __future__ import annotations
@@ -23,18 +24,23 @@ class SplitReport:
     split: str
     samples: int = 0
     sizes: Counter = field(default_factory=Counter)  # (height, width) -> images
-    class_pixels: np.ndarray | None = None
+    class_pixels: np.ndarray | None = None  # instance data: instances per class
     ignored_pixels: int = 0
+    instances: bool = False
     problems: list[str] = field(default_factory=list)
 
 
-def read_raw(dataset: Any, index: int) -> tuple[tuple[int, int], np.ndarray]:
-    """(height, width) and class mask of a sample, untransformed where the dataset can."""
+def read_raw(dataset: Any, index: int) -> tuple[tuple[int, int], np.ndarray, bool]:
+    """(height, width), class mask (instance data: instance labels) of a sample, and whether
+    it is an instance sample; untransformed where the dataset can."""
     if hasattr(dataset, "read"):
         image, mask = dataset.read(index)
-        return image.shape[:2], np.asarray(mask)
-    mask = dataset[index]["mask"].numpy()
-    return mask.shape, mask
+        return image.shape[:2], np.asarray(mask), False
+    sample = dataset[index]
+    if "target" in sample:
+        return tuple(sample["image"].shape[1:]), sample["target"]["labels"].numpy(), True
+    mask = sample["mask"].numpy()
+    return mask.shape, mask, False
 
 
 def check_split(datamodule: Any, split: str, num_classes: int, ignore_index: int) -> SplitReport:
@@ -46,7 +52,7 @@ def check_split(datamodule: Any, split: str, num_classes: int, ignore_index: int
         return report
     for index in range(len(dataset)):
         try:
-            size, mask = read_raw(dataset, index)
+            size, mask, report.instances = read_raw(dataset, index)
         except (OSError, ValueError) as err:
             report.problems.append(str(err))
             continue
@@ -66,7 +72,11 @@ def format_report(report: SplitReport, class_names: list[str]) -> str:
     for (h, w), count in report.sizes.most_common(5):
         lines.append(f"  size {w}x{h}: {count}")
     total = int(report.class_pixels.sum()) + report.ignored_pixels
-    if total:
+    if report.instances:
+        lines.append("  instances per class:")
+        for name, count in zip(class_names, report.class_pixels, strict=True):
+            lines.append(f"  {name:<20} {int(count):8d}")
+    elif total:
         for name, pixels in zip(class_names, report.class_pixels, strict=True):
             lines.append(f"  {name:<20} {pixels / total:8.4%}")
         lines.append(f"  {'(ignored)':<20} {report.ignored_pixels / total:8.4%}")
@@ -95,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from hydra.utils import instantiate
 
-    datamodule = instantiate(cfg.data, _convert_="all")
+    # The check reports every bad sample, whatever the training setting.
+    options = {"on_bad_sample": "error"} if "on_bad_sample" in cfg.data else {}
+    datamodule = instantiate(cfg.data, _convert_="all", **options)
     splits = ["train", "val"] + (["test"] if getattr(datamodule, "has_labeled_test", True) else [])
     names = list(cfg.data.class_names)
     reports = [

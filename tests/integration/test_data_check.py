@@ -38,7 +38,8 @@ def test_problems_are_listed_by_file_and_fail_the_check(tmp_path):
     bad = tmp_path / "SegmentationClass" / "2007_000039.png"
     Image.fromarray(np.full((40, 48), 40, np.uint8), mode="L").save(bad)
     (tmp_path / "JPEGImages" / "2007_000033.jpg").write_bytes(b"truncated")
-    proc = run_check("data=voc", f"data.root={tmp_path}")
+    # The check reports every bad file even when training would skip them.
+    proc = run_check("data=voc", f"data.root={tmp_path}", "data.on_bad_sample=skip")
     assert proc.returncode == 1
     assert f"PROBLEM: {bad} holds label values [40] that are not valid here" in proc.stdout
     assert "2007_000033.jpg" in proc.stdout and "2 problems found" in proc.stdout
@@ -48,3 +49,30 @@ def test_bad_config_is_one_line(tmp_path):
     proc = run_check("data=voc")
     assert proc.returncode == 2
     assert "segkit: config error: data.root is required" in proc.stderr
+
+
+def test_instance_data_reports_instances_per_class(tmp_path):
+    from segkit.data.scenes import CLASS_NAMES, SceneSpec, render_scene, split_seed
+    from segkit.data.synthetic_export import export_scenes
+
+    spec = SceneSpec(height=48, width=64, num_classes=5, difficulty=0.3)
+    export_scenes("coco", tmp_path, spec, splits=("train", "val"), num_images=3)
+    splits = ",".join(
+        f"{s}:{{images:images/{s},annotations:annotations/instances_{s}.json}}"
+        for s in ("train", "val")
+    )
+    proc = run_check(
+        "data=coco_instance",
+        f"data.root={tmp_path}",
+        f"data.splits={{{splits}}}",
+        "data.num_classes=5",
+        f"data.class_names=[{','.join(CLASS_NAMES[:5])}]",
+        "data.palette=[[0,0,0],[1,1,1],[2,2,2],[3,3,3],[4,4,4]]",
+    )
+    assert proc.returncode == 0, proc.stderr
+    labels = np.concatenate(
+        [render_scene(spec, split_seed(0, "train"), i).labels for i in range(3)]
+    )
+    disc = int((labels == 1).sum())
+    assert "[train] 3 samples read, 0 problems" in proc.stdout and "size 64x48: 3" in proc.stdout
+    assert f"  disc                 {disc:8d}" in proc.stdout

@@ -24,7 +24,8 @@ def test_every_group_has_options():
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_composes_and_instantiates(compose_train, cityscapes_root, tmp_path, group, option):
     # Datasets read from disk get a folder (files are read when a split is first used).
-    roots = {"cityscapes": cityscapes_root, "voc": tmp_path, "folder": tmp_path, "ade20k": tmp_path}
+    disk = ("voc", "folder", "ade20k", "coco_instance")
+    roots = {"cityscapes": cityscapes_root, **{name: tmp_path for name in disk}}
     extra = [f"data.root={roots[option]}"] if group == "data" and option in roots else []
     cfg = compose_train(f"{group}={option}", *extra)
     OmegaConf.resolve(cfg)  # every interpolation resolves

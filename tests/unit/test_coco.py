@@ -1,0 +1,149 @@
+"""COCO-format instance data: polygons and RLE read back through pycocotools, category ids
+remapped to 1..K with names kept, crowd regions left out, and bad files named."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from PIL import Image
+
+from segkit.data.coco import CocoInstanceDataModule, CocoInstances
+from segkit.data.scenes import CLASS_NAMES, SceneSpec, render_scene, split_seed
+from segkit.data.synthetic_export import export_scenes
+
+SPEC = SceneSpec(height=48, width=64, num_classes=5, difficulty=0.3)
+SPLITS = {
+    split: {"images": f"images/{split}", "annotations": f"annotations/instances_{split}.json"}
+    for split in ("train", "val")
+}
+
+
+def synthetic_coco(root, masks="rle"):
+    export_scenes("coco", root, SPEC, splits=("train", "val"), num_images=3, coco_masks=masks)
+    return root
+
+
+def module(root, **kwargs):
+    args = {
+        "num_classes": 5,
+        "class_names": CLASS_NAMES[:5],
+        "palette": [[0, 0, 0]] * 5,
+        "splits": SPLITS,
+        "num_workers": 0,
+    }
+    return CocoInstanceDataModule(str(root), **{**args, **kwargs})
+
+
+@pytest.mark.parametrize("masks_format", ["rle", "polygon"])
+def test_exported_scenes_read_back_as_their_instances(tmp_path, masks_format):
+    dm = module(synthetic_coco(tmp_path, masks_format))
+    dataset = dm.dataset("train")
+    for index in range(3):
+        scene = render_scene(SPEC, split_seed(0, "train"), index)
+        target = dataset[index]["target"]
+        assert target["labels"].tolist() == scene.labels.tolist()
+        masks, expected = target["masks"].bool(), torch.from_numpy(scene.instance_masks)
+        if masks_format == "rle":  # lossless
+            assert torch.equal(masks, expected)
+        else:  # polygons are rasterised again (their fidelity: test_synthetic_export)
+            inter = (masks[:, None] & expected[None]).sum((2, 3))
+            union = (masks[:, None] | expected[None]).sum((2, 3))
+            iou = inter / union  # [decoded, expected]: each instance overlaps itself best
+            assert torch.equal(iou.argmax(1), torch.arange(len(masks))), iou
+        for mask, box in zip(target["masks"], target["boxes"], strict=True):
+            ys, xs = torch.nonzero(mask, as_tuple=True)
+            assert box.tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+        assert dataset[index]["image"].shape == (3, 48, 64)
+
+
+def write_coco(root, annotations, categories, size=(20, 10)):
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size).save(root / "images" / "a.jpg")
+    Image.new("RGB", size).save(root / "images" / "empty.jpg")
+    images = [
+        {"id": 1, "file_name": "a.jpg", "width": 20, "height": 10},
+        {"id": 2, "file_name": "empty.jpg", "width": 20, "height": 10},
+    ]
+    path = root / "ann.json"
+    document = {"images": images, "annotations": annotations, "categories": categories}
+    path.write_text(json.dumps(document))
+    return path
+
+
+def polygon(ann_id, category, x0, y0, x1, y1, crowd=0):
+    box = [x0, y0, x1 - x0, y1 - y0]
+    poly = [[x0, y0, x1, y0, x1, y1, x0, y1]]
+    return {"id": ann_id, "image_id": 1, "category_id": category, "segmentation": poly,
+            "area": 1.0, "bbox": box, "iscrowd": crowd}  # fmt: skip
+
+
+def test_category_ids_become_contiguous_labels_and_crowds_are_left_out(tmp_path):
+    categories = [{"id": 90, "name": "toothbrush"}, {"id": 3, "name": "car"}]
+    crowd = {
+        "id": 3, "image_id": 1, "category_id": 3, "iscrowd": 1, "area": 4.0,
+        "bbox": [0, 0, 2, 2], "segmentation": {"counts": [0, 4, 196], "size": [10, 20]},
+    }  # fmt: skip
+    anns = [polygon(1, 90, 2, 2, 6, 6), polygon(2, 3, 10, 0, 14, 8), crowd]
+    dataset = CocoInstances(tmp_path / "images", write_coco(tmp_path, anns, categories))
+    assert dataset.category_names == ["car", "toothbrush"]  # id order: 3, 90
+    target = dataset[0]["target"]
+    assert target["labels"].tolist() == [2, 1]  # toothbrush (90) -> 2, car (3) -> 1
+    assert target["masks"].shape == (2, 10, 20)
+    assert target["masks"][0, 3, 3] == 1 and target["masks"][1, 4, 12] == 1
+    empty = dataset[1]  # an image without annotations trains with an empty target
+    assert empty["target"]["boxes"].shape == (0, 4) and empty["target"]["masks"].shape[0] == 0
+
+
+def test_bad_files_are_named(tmp_path):
+    categories = [{"id": 1, "name": "car"}]
+    path = write_coco(tmp_path, [polygon(1, 7, 0, 0, 2, 2)], categories)
+    with pytest.raises(ValueError, match=r"annotation 1 has category_id 7"):
+        CocoInstances(tmp_path / "images", path)
+
+    path = write_coco(tmp_path, [], categories)
+    (tmp_path / "images" / "empty.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match=r"1 images listed in .*ann\.json .*empty\.jpg"):
+        CocoInstances(tmp_path / "images", path)
+
+    write_coco(tmp_path, [], categories, size=(21, 10))
+    with pytest.raises(ValueError, match=r"a\.jpg is 21x10 but .*ann\.json says 20x10"):
+        CocoInstances(tmp_path / "images", path)[0]
+
+    (tmp_path / "broken.json").write_text('{"images": [')
+    with pytest.raises(ValueError, match=r"broken\.json is not a COCO instances file"):
+        CocoInstances(tmp_path / "images", tmp_path / "broken.json")
+    with pytest.raises(FileNotFoundError, match=r"nope\.json does not exist"):
+        CocoInstances(tmp_path / "images", tmp_path / "nope.json")
+
+
+def test_class_names_must_match_the_categories(tmp_path):
+    dm = module(synthetic_coco(tmp_path), class_names=["background", "a", "b", "c", "d"])
+    with pytest.raises(ValueError, match=r"has categories \['disc', 'triangle'"):
+        dm.dataset("train")
+
+
+def test_config_flips_instances_and_collates_lists(compose_train, tmp_path):
+    synthetic_coco(tmp_path)
+    cfg = compose_train(
+        "data=coco_instance",
+        f"data.root={tmp_path}",
+        f"data.splits={json.dumps(SPLITS).replace(chr(34), '')}",
+        "data.num_classes=5",
+        f"data.class_names=[{','.join(CLASS_NAMES[:5])}]",
+        "data.palette=[[0,0,0],[1,1,1],[2,2,2],[3,3,3],[4,4,4]]",
+    )
+    dm = instantiate(cfg.data, _convert_="all", num_workers=0, batch_size=3)
+    dm.setup("fit")
+    torch.manual_seed(0)
+    batch = next(iter(dm.train_dataloader()))
+    assert len(batch["image"]) == 3 and isinstance(batch["target"], list)
+    for name, image, target in zip(batch["name"], batch["image"], batch["target"], strict=True):
+        index = dm.dataset("train").names.index(name)
+        masks = torch.from_numpy(render_scene(SPEC, split_seed(0, "train"), index).instance_masks)
+        flipped = torch.equal(target["masks"].bool(), masks.flip(-1))
+        assert flipped or torch.equal(target["masks"].bool(), masks)  # boxes follow the masks
+        assert image.shape == (3, 48, 64) and image.min() >= 0.0 and image.max() <= 1.0
+    assert dm.dataset("val").transform is None
