@@ -26,6 +26,8 @@ class SplitsDataModule(L.LightningDataModule):
     Args:
         batch_size, val_batch_size: training and validation batch sizes.
         num_workers: loader processes per device.
+        persistent_workers: keep worker processes between epochs (when ``num_workers > 0``).
+        drop_last: drop the last partial training batch (unless the set is smaller than one).
         pin_memory: true/false, or "auto": pinned only when training on CUDA.
         train_transform, val_transform: albumentations pipelines, see `transform`.
         on_bad_sample: "error" raises on a file that cannot be read; "skip" warns, serves
@@ -48,6 +50,8 @@ class SplitsDataModule(L.LightningDataModule):
         on_bad_sample: str = "error",
         labeled_fraction: float = 1.0,
         labeled_seed: int = 0,
+        persistent_workers: bool = True,
+        drop_last: bool = True,
     ) -> None:
         super().__init__()
         check_on_bad_sample(on_bad_sample)
@@ -59,6 +63,7 @@ class SplitsDataModule(L.LightningDataModule):
         self.train_transform, self.val_transform = train_transform, val_transform
         self.on_bad_sample = on_bad_sample
         self.labeled_fraction, self.labeled_seed = labeled_fraction, labeled_seed
+        self.persistent_workers, self.drop_last = persistent_workers, drop_last
         self.collate_fn: Callable | None = None
         self._datasets: dict[str, Dataset] = {}
 
@@ -123,9 +128,9 @@ class SplitsDataModule(L.LightningDataModule):
             batch_size=batch_size,
             shuffle=train,
             # A training set smaller than a batch still trains (one short batch per epoch).
-            drop_last=train and len(dataset) >= batch_size,
+            drop_last=self.drop_last and train and len(dataset) >= batch_size,
             num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            persistent_workers=self.persistent_workers and self.num_workers > 0,
             pin_memory=self._pin_memory(),
             collate_fn=self.collate_fn,
         )

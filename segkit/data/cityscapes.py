@@ -92,6 +92,11 @@ def cityscapes_pairs(
             f"{len(missing)} of {len(images)} {split} images have no {kind} file, "
             f"first: {missing[0]}; {_EXPECTED_TREE}"
         )
+    orphans = sorted(set((root / annotation / split).glob(f"*/*_{kind}.png")) - set(labels))
+    if orphans:
+        raise FileNotFoundError(
+            f"{len(orphans)} {kind} files have no image, first: {orphans[0]}; {_EXPECTED_TREE}"
+        )
     return images, labels
 
 

@@ -104,6 +104,12 @@ def test_image_without_label_is_named_when_built(tmp_path):
         r"first: .*ulm_000001_000019_gtFine_labelIds.png",
     ):
         CityscapesSegmentation(tmp_path, "train")
+    (tmp_path / "leftImg8bit/train/ulm/ulm_000000_000019_leftImg8bit.png").unlink()
+    write_pair(tmp_path, "ulm", "ulm_000001_000019", (8, 4), np.full((4, 8), 7, np.uint8))
+    with pytest.raises(
+        FileNotFoundError, match=r"1 labelIds files have no image, first: .*ulm_000000"
+    ):
+        CityscapesSegmentation(tmp_path, "train")
 
 
 def test_size_mismatch_and_unknown_labels_are_named(tmp_path):
