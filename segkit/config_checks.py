@@ -47,6 +47,13 @@ def check_train_config(cfg: DictConfig) -> None:
                 f"{key}={node[name]} differs from data.num_classes={num_classes}: "
                 "leave it as ${data.num_classes} or change both"
             )
+    task = data.get("task", "semantic")
+    if task == "instance" and str(model.get("_target_", "")).endswith(".SemanticSegmentation"):
+        raise ConfigError(
+            f"data={data._target_.rsplit('.', 1)[-1]} with data.task=instance gives instance "
+            "samples, which semantic models cannot train on: use an instance model, or "
+            "data.task=semantic where the dataset has it"
+        )
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and not (max_epochs == -1 or max_epochs >= 1):
         raise ConfigError(

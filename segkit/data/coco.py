@@ -128,7 +128,8 @@ class CocoInstanceDataModule(SplitsDataModule):
         num_classes: categories + 1 (background included, torchvision's convention).
         class_names: ``["background", <category names in id order>]``; checked against each
             annotation file, so labels mean the same thing in every split.
-        ignore_index, palette: dataset facts of the data config contract.
+        ignore_index, palette, in_channels: dataset facts of the data config contract.
+        task: "instance" (the only kind of sample this module gives).
         **loading: batch sizes, workers, transforms, ``on_bad_sample`` and the other loading
             options of `SplitsDataModule`.
     """
@@ -142,9 +143,12 @@ class CocoInstanceDataModule(SplitsDataModule):
         splits: dict[str, dict[str, str]] | None = None,
         ignore_index: int = 255,
         in_channels: int = 3,
+        task: str = "instance",
         **loading: Any,
     ) -> None:
         super().__init__(**loading)
+        if task != "instance":
+            raise ValueError(f"task={task!r}: COCO instance data gives instance samples only")
         if len(class_names) != num_classes or len(palette) != num_classes:
             raise ValueError(
                 f"num_classes={num_classes} needs as many class names (background first) and "

@@ -20,6 +20,7 @@ def test_default_config_passes(compose_train):
         ("trainer.max_epochs=0", r"trainer.max_epochs=0 is invalid"),
         ("model=fcn", None),
         ("model=fcn model.net.num_classes=3", r"model.net.num_classes=3 differs"),
+        ("data.task=instance", r"data.task=instance gives instance samples, which semantic"),
     ],
 )
 def test_bad_values_are_refused(compose_train, override, message):
