@@ -13,9 +13,9 @@ class ConfigError(ValueError):
     """A config value that cannot work; the message names the key and the accepted values."""
 
 
-def check_train_config(cfg: DictConfig) -> None:
-    """Raise `ConfigError` for the first invalid value found in a training config."""
-    data, model = cfg.data, cfg.model
+def check_data_config(cfg: DictConfig) -> None:
+    """Raise `ConfigError` for the first invalid value found in ``cfg.data``."""
+    data = cfg.data
     if "root" in data.keys():  # noqa: SIM118 (`in data` is False for a missing value)
         if OmegaConf.is_missing(data, "root"):
             raise ConfigError(
@@ -36,6 +36,13 @@ def check_train_config(cfg: DictConfig) -> None:
                 f"data.{key} has {len(values)} entries but data.num_classes={num_classes}: "
                 "expected one per class"
             )
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    """Raise `ConfigError` for the first invalid value found in a training config."""
+    check_data_config(cfg)
+    data, model = cfg.data, cfg.model
+    num_classes = data.num_classes
     net = model.get("net")
     for key, node, name in (
         ("model.num_classes", model, "num_classes"),

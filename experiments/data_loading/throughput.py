@@ -51,9 +51,10 @@ def main() -> None:
         root = Path(tmp) / "cityscapes"
         spec = SceneSpec(height=1024, width=2048, num_classes=5, difficulty=0.5)
         export_scenes("cityscapes", root, spec, splits=("train",), num_images=args.images)
-        png_mb = statistics.mean(
-            p.stat().st_size for p in root.glob("leftImg8bit/train/*/*.png")
-        ) / 2**20
+        png_mb = (
+            statistics.mean(p.stat().st_size for p in root.glob("leftImg8bit/train/*/*.png"))
+            / 2**20
+        )
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
             cfg = compose("train", overrides=["data=cityscapes", f"data.root={root}"])
         datamodule = instantiate(cfg.data, _convert_="all", num_workers=0)

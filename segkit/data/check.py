@@ -93,13 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
 
-    from segkit.config_checks import ConfigError, check_train_config
+    from segkit.config_checks import ConfigError, check_data_config
     from segkit.train import CONF_DIR
 
     try:
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
             cfg = compose("train", overrides=argv)
-        check_train_config(cfg)
+        check_data_config(cfg)
     except (HydraException, ConfigError) as err:
         print(f"segkit: config error: {err}", file=sys.stderr)
         return 2
