@@ -42,7 +42,10 @@ def check_train_config(cfg: DictConfig) -> None:
     """Raise `ConfigError` for the first invalid value found in a training config."""
     check_data_config(cfg)
     data, model = cfg.data, cfg.model
-    num_classes = data.num_classes
+    task = data.get("task", "semantic")
+    num_classes = data.get("instance_num_classes", data.num_classes)
+    if task != "instance":
+        num_classes = data.num_classes
     net = model.get("net")
     for key, node, name in (
         ("model.num_classes", model, "num_classes"),
@@ -51,11 +54,13 @@ def check_train_config(cfg: DictConfig) -> None:
     ):
         if name in node and node[name] != num_classes:
             raise ConfigError(
-                f"{key}={node[name]} differs from data.num_classes={num_classes}: "
-                "leave it as ${data.num_classes} or change both"
+                f"{key}={node[name]} differs from the data's {num_classes} classes: "
+                "leave it as configured (from the data config) or change both"
             )
-    task = data.get("task", "semantic")
-    if task == "instance" and str(model.get("_target_", "")).endswith(".SemanticSegmentation"):
+    semantic_model = str(model.get("_target_", "")).endswith(".SemanticSegmentation")
+    if semantic_model and not cfg.get("loss"):
+        raise ConfigError("loss=none: semantic models need a loss (e.g. loss=ce)")
+    if task == "instance" and semantic_model:
         raise ConfigError(
             f"data={data._target_.rsplit('.', 1)[-1]} with data.task=instance gives instance "
             "samples, which semantic models cannot train on: use an instance model, or "

@@ -58,7 +58,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     task = instantiate(
         task_config(cfg.model),
         _convert_="all",  # plain lists/dicts: checkpoints must load with weights_only=True
-        loss=instantiate(cfg.loss, _convert_="all"),
+        loss=instantiate(cfg.loss, _convert_="all") if cfg.get("loss") else None,
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
     )

@@ -12,6 +12,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from segkit.data.instances import instance_collate
 from segkit.data.bad_samples import SkipBadSamples, check_on_bad_sample
 from segkit.data.labeled_split import check_labeled_fraction, split_datasets, write_split_record
 
@@ -28,6 +29,7 @@ class SplitsDataModule(L.LightningDataModule):
         num_workers: loader processes per device.
         persistent_workers: keep worker processes between epochs (when ``num_workers > 0``).
         drop_last: drop the last partial training batch (unless the set is smaller than one).
+        task: the kind of samples, one of ``tasks`` (instance models set it to "instance").
         pin_memory: true/false, or "auto": pinned only when training on CUDA.
         train_transform, val_transform: albumentations pipelines, see `transform`.
         on_bad_sample: "error" raises on a file that cannot be read; "skip" warns, serves
@@ -38,6 +40,8 @@ class SplitsDataModule(L.LightningDataModule):
     """
 
     has_labeled_test = False
+    #: The sample kinds the dataset can give ("semantic", "instance"), first = default.
+    tasks: tuple[str, ...] = ("semantic",)
 
     def __init__(
         self,
@@ -52,8 +56,14 @@ class SplitsDataModule(L.LightningDataModule):
         labeled_seed: int = 0,
         persistent_workers: bool = True,
         drop_last: bool = True,
+        task: str | None = None,
     ) -> None:
         super().__init__()
+        self.task = task or self.tasks[0]
+        if self.task not in self.tasks:
+            raise ValueError(
+                f"task={task!r}: {type(self).__name__} gives {' or '.join(self.tasks)} samples"
+            )
         check_on_bad_sample(on_bad_sample)
         check_labeled_fraction(labeled_fraction)
         if pin_memory not in (True, False, "auto"):
@@ -64,7 +74,7 @@ class SplitsDataModule(L.LightningDataModule):
         self.on_bad_sample = on_bad_sample
         self.labeled_fraction, self.labeled_seed = labeled_fraction, labeled_seed
         self.persistent_workers, self.drop_last = persistent_workers, drop_last
-        self.collate_fn: Callable | None = None
+        self.collate_fn: Callable | None = instance_collate if self.task == "instance" else None
         self._datasets: dict[str, Dataset] = {}
 
     def transform(self, split: str) -> Callable[..., dict[str, Any]] | None:

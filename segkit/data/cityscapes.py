@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from segkit.data.base import SplitsDataModule
 from segkit.data.cityscapes_labels import THING_LABELS, TRAIN_LABELS, label_id_to_train_id
-from segkit.data.instances import instance_collate, instance_sample
+from segkit.data.instances import instance_sample
 from segkit.data.paired import IndexMasks, PairedSegmentation
 from segkit.data.transforms import WorkerSeededTransform
 
@@ -153,8 +153,10 @@ class CityscapesDataModule(SplitsDataModule):
         root: dataset root (``data.root=/path/to/cityscapes``).
         annotation: "gtFine" (default) or "gtCoarse".
         train_split: the split trained on: "train", or "train_extra" (gtCoarse only).
-        task: "semantic" (masks of trainIds) or "instance" (see `CityscapesInstances`;
-            ``thing_names`` lists labels 1..8).
+        task: "semantic" (masks of trainIds) or "instance" (see `CityscapesInstances`).
+        instance_num_classes, instance_class_names, instance_label_ids: the instance task's
+            facts: 9 classes (background and the 8 things in `THING_LABELS` order) and the
+            labelId of each thing (for exports in the Cityscapes format).
         num_classes, ignore_index, class_names, palette, in_channels: dataset facts, checked
             against the official table.
         image_size, crop_size: [height, width] of the full images (validation) and of the
@@ -164,6 +166,7 @@ class CityscapesDataModule(SplitsDataModule):
     """
 
     has_labeled_test = False  # the public test labels are placeholders
+    tasks = ("semantic", "instance")
 
     def __init__(
         self,
@@ -178,9 +181,12 @@ class CityscapesDataModule(SplitsDataModule):
         in_channels: int = 3,
         image_size: Sequence[int] = (1024, 2048),
         crop_size: Sequence[int] = (512, 1024),
+        instance_num_classes: int = 9,
+        instance_class_names: Sequence[str] | None = None,
+        instance_label_ids: Sequence[int] | None = None,
         **loading: Any,
     ) -> None:
-        super().__init__(**loading)
+        super().__init__(task=task, **loading)
         official = [lb.name for lb in TRAIN_LABELS]
         if num_classes != 19 or ignore_index != 255 or in_channels != 3:
             raise ValueError(
@@ -189,8 +195,6 @@ class CityscapesDataModule(SplitsDataModule):
             )
         if class_names is not None and list(class_names) != official:
             raise ValueError(f"data.class_names must be the official trainId order: {official}")
-        if task not in ("semantic", "instance"):
-            raise ValueError(f"task={task!r} is invalid: expected semantic or instance")
         if annotation not in ("gtFine", "gtCoarse"):
             raise ValueError(f"annotation={annotation!r} is invalid: expected gtFine or gtCoarse")
         self.root, self.annotation, self.train_split, self.task = (
@@ -199,8 +203,19 @@ class CityscapesDataModule(SplitsDataModule):
             train_split,
             task,
         )
-        self.thing_names = [lb.name for lb in THING_LABELS]
-        self.collate_fn = instance_collate if task == "instance" else None
+        things = ["background", *(lb.name for lb in THING_LABELS)]
+        thing_ids = [lb.id for lb in THING_LABELS]
+        if (
+            instance_num_classes != 9
+            or list(instance_class_names or things) != things
+            or list(instance_label_ids or thing_ids) != thing_ids
+        ):
+            raise ValueError(
+                f"Cityscapes instance classes are fixed: instance_num_classes=9, "
+                f"instance_class_names={things}, instance_label_ids={thing_ids}"
+            )
+        self.instance_num_classes, self.instance_class_names = 9, things
+        self.instance_label_ids = thing_ids
         self.image_size, self.crop_size = list(image_size), list(crop_size)
         self.num_classes, self.ignore_index, self.class_names = 19, 255, official
         self.palette = [list(lb.color) for lb in TRAIN_LABELS] if palette is None else palette

@@ -23,7 +23,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from segkit.data.base import SplitsDataModule
-from segkit.data.instances import instance_collate, instance_sample
+from segkit.data.instances import instance_sample
 from segkit.data.transforms import WorkerSeededTransform
 
 #: COCO 2017's layout; other COCO-format datasets override it per split.
@@ -134,6 +134,8 @@ class CocoInstanceDataModule(SplitsDataModule):
             options of `SplitsDataModule`.
     """
 
+    tasks = ("instance",)
+
     def __init__(
         self,
         root: str,
@@ -146,9 +148,7 @@ class CocoInstanceDataModule(SplitsDataModule):
         task: str = "instance",
         **loading: Any,
     ) -> None:
-        super().__init__(**loading)
-        if task != "instance":
-            raise ValueError(f"task={task!r}: COCO instance data gives instance samples only")
+        super().__init__(task=task, **loading)
         if len(class_names) != num_classes or len(palette) != num_classes:
             raise ValueError(
                 f"num_classes={num_classes} needs as many class names (background first) and "
@@ -159,7 +159,6 @@ class CocoInstanceDataModule(SplitsDataModule):
         self.root, self.splits = Path(root), {**COCO_SPLITS, **(splits or {})}
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.class_names, self.palette = list(class_names), [list(c) for c in palette]
-        self.collate_fn = instance_collate
 
     def build_dataset(self, split: str) -> CocoInstances:
         if split not in self.splits:

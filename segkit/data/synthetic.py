@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from segkit.data.base import SplitsDataModule
-from segkit.data.instances import instance_collate, instance_sample
+from segkit.data.instances import instance_sample
 from segkit.data.scenes import CLASS_NAMES, PALETTE, Scene, SceneSpec, render_scene, split_seed
 from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, WorkerSeededTransform
 
@@ -162,6 +162,7 @@ class SyntheticDataModule(SplitsDataModule):
     """
 
     has_labeled_test = True
+    tasks = ("semantic", "instance")
 
     def __init__(
         self,
@@ -189,6 +190,7 @@ class SyntheticDataModule(SplitsDataModule):
             batch_size=batch_size,
             val_batch_size=batch_size,
             train_transform=train_transform,
+            task=task,
             **loading,
         )
         class_names = CLASS_NAMES[:num_classes] if class_names is None else class_names
@@ -210,8 +212,7 @@ class SyntheticDataModule(SplitsDataModule):
         self.sizes = {"train": train_size, "val": val_size, "test": test_size}
         self.num_classes, self.class_names = num_classes, list(class_names)
         self.palette, self.ignore_index = palette, ignore_index
-        self.seed, self.task, self.cache, self.in_channels = seed, task, cache, in_channels
-        self.collate_fn = instance_collate if task == "instance" else None
+        self.seed, self.cache, self.in_channels = seed, cache, in_channels
 
     def build_dataset(self, split: str) -> SyntheticScenes:
         # Built once per split, so its scene cache lives as long as the module.

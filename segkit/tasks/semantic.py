@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
@@ -11,16 +10,10 @@ import torch
 from torch import nn
 
 from segkit.metrics import SegmentationScores
-
-OptimizerFactory = Callable[..., torch.optim.Optimizer]
-SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
-
-# Argument names under which torch schedulers take the run length, filled in when the
-# scheduler config leaves them out (the length is only known once the trainer has the data).
-_RUN_LENGTH_ARGS = ("total_iters", "total_steps", "T_max")
+from segkit.tasks.optimization import FactoryOptimizers, OptimizerFactory, SchedulerFactory
 
 
-class SemanticSegmentation(L.LightningModule):
+class SemanticSegmentation(FactoryOptimizers, L.LightningModule):
     """Trains a network mapping images [B,C_in,H,W] to logits [B,C,H,W] on semantic samples.
 
     Batches follow the semantic sample contract: ``{"image": float [B,C_in,H,W], "mask": int64
@@ -154,31 +147,3 @@ class SemanticSegmentation(L.LightningModule):
         scores.reset()
         self.log_dict({f"{stage}/{k}": v for k, v in values.items() if k != "miou"})
         self.log(f"{stage}/miou", values["miou"], prog_bar=True)
-
-    def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(model=self.net)
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer, **self._filled_kwargs(optimizer))
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval},
-        }
-
-    def _filled_kwargs(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-        """Scheduler arguments the config leaves to the run: its length, and OneCycle's peak
-        learning rate per parameter group (so encoder_lr_mult carries over)."""
-        factory = self.scheduler_factory
-        given = getattr(factory, "keywords", {}) or {}
-        target = getattr(factory, "func", factory)
-        params = inspect.signature(target).parameters
-        if self.hparams.scheduler_interval == "step":
-            length = int(self.trainer.estimated_stepping_batches)
-        else:
-            length = int(self.trainer.max_epochs)
-        filled: dict[str, Any] = {
-            a: length for a in _RUN_LENGTH_ARGS if a in params and given.get(a) is None
-        }
-        if "max_lr" in params and given.get("max_lr") is None:
-            filled["max_lr"] = [group["lr"] for group in optimizer.param_groups]
-        return filled

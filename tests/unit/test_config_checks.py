@@ -16,7 +16,10 @@ def test_default_config_passes(compose_train):
     [
         ("data.batch_size=0", r"data.batch_size=0 is invalid: expected a positive integer"),
         ("data.num_classes=3", r"data.class_names has 5 entries but data.num_classes=3"),
-        ("model.net.classes=7", r"model.net.classes=7 differs from data.num_classes=5"),
+        ("model.net.classes=7", r"model.net.classes=7 differs from the data's 5 classes"),
+        ("loss=none", r"loss=none: semantic models need a loss"),
+        ("model=maskrcnn", None),
+        ("model=maskrcnn model.net.num_classes=4", r"model.net.num_classes=4 differs"),
         ("trainer.max_epochs=0", r"trainer.max_epochs=0 is invalid"),
         ("model=fcn", None),
         ("model=fcn model.net.num_classes=3", r"model.net.num_classes=3 differs"),

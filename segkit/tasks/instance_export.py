@@ -1,0 +1,129 @@
+"""Instance predictions written in the formats evaluation servers and tools read.
+
+- COCO results JSON: ``[{"image_id", "category_id", "bbox" [x,y,w,h], "score",
+  "segmentation": RLE}]``, plus the matching ground truth as a COCO instances file, so
+  pycocotools' ``COCOeval`` can score the pair directly.
+- Cityscapes instance format: per image ``<name>.txt`` with one line
+  ``<mask png> <labelId> <score>`` per detection, and the binary mask PNGs beside it (what
+  cityscapesScripts' ``evalInstanceLevelSemanticLabeling`` reads).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def encode_rle(mask: torch.Tensor) -> dict[str, Any]:
+    """COCO compressed RLE of a bool mask [H,W], with ``counts`` as str (JSON-ready)."""
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(mask.cpu().numpy().astype(np.uint8)))
+    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def xywh(boxes: torch.Tensor) -> list[list[float]]:
+    """xyxy boxes [N,4] -> COCO [x, y, width, height] lists."""
+    out = boxes.detach().cpu().double().clone()
+    out[:, 2:] -= out[:, :2]
+    return out.tolist()
+
+
+class CocoRecorder:
+    """Collects predictions and ground truth of an epoch as COCO JSON documents.
+
+    Args:
+        category_names: name of label k at index k - 1 (labels 1..K).
+        category_ids: COCO category id of label k at index k - 1 (default: k itself).
+    """
+
+    def __init__(
+        self, category_names: Sequence[str], category_ids: Sequence[int] | None = None
+    ) -> None:
+        self.category_ids = list(category_ids or range(1, len(category_names) + 1))
+        self.categories = [
+            {"id": int(c), "name": n}
+            for c, n in zip(self.category_ids, category_names, strict=True)
+        ]
+        self.reset()
+
+    def reset(self) -> None:
+        self.images: list[dict] = []
+        self.annotations: list[dict] = []
+        self.results: list[dict] = []
+
+    def add(self, name: str, pred: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
+            image_id: int | None = None) -> None:  # fmt: skip
+        """One image: `pred` with bool ``masks`` [K,H,W], `target` with ``masks`` [N,H,W]."""
+        height, width = target["masks"].shape[-2:]
+        image_id = len(self.images) + 1 if image_id is None else int(image_id)
+        self.images.append({"id": image_id, "file_name": name, "height": height, "width": width})
+        for box, label, mask in zip(
+            xywh(target["boxes"]), target["labels"].tolist(), target["masks"].bool(), strict=True
+        ):
+            self.annotations.append(
+                {
+                    "id": len(self.annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": self.category_ids[label - 1],
+                    "bbox": box,
+                    "area": float(mask.sum()),
+                    "segmentation": encode_rle(mask),
+                    "iscrowd": 0,
+                }
+            )
+        for box, label, score, mask in zip(
+            xywh(pred["boxes"]),
+            pred["labels"].tolist(),
+            pred["scores"].tolist(),
+            pred["masks"],
+            strict=True,
+        ):
+            self.results.append(
+                {
+                    "image_id": image_id,
+                    "category_id": self.category_ids[label - 1],
+                    "bbox": box,
+                    "score": float(score),
+                    "segmentation": encode_rle(mask),
+                }
+            )
+
+    def write(self, directory: Path, stage: str) -> tuple[Path, Path]:
+        """Write ``<stage>_coco_results.json`` and ``<stage>_coco_gt.json``; return both."""
+        directory.mkdir(parents=True, exist_ok=True)
+        results, gt = directory / f"{stage}_coco_results.json", directory / f"{stage}_coco_gt.json"
+        results.write_text(json.dumps(self.results))
+        document = {
+            "images": self.images,
+            "annotations": self.annotations,
+            "categories": self.categories,
+        }
+        gt.write_text(json.dumps(document))
+        return results, gt
+
+
+def write_cityscapes_instances(
+    directory: Path, name: str, pred: dict[str, torch.Tensor], label_ids: Sequence[int]
+) -> Path:
+    """Write one image's detections in the Cityscapes instance format; return the txt file.
+
+    `label_ids[k - 1]` is the Cityscapes labelId of label k (e.g. 24 for person).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for k, (label, score, mask) in enumerate(
+        zip(pred["labels"].tolist(), pred["scores"].tolist(), pred["masks"], strict=True)
+    ):
+        png = f"{name}_{k:03d}.png"
+        Image.fromarray(mask.cpu().numpy().astype(np.uint8) * 255).save(directory / png)
+        lines.append(f"{png} {label_ids[label - 1]} {score:.6f}")
+    txt = directory / f"{name}.txt"
+    txt.write_text("\n".join(lines) + ("\n" if lines else ""))
+    return txt

@@ -1,0 +1,50 @@
+"""How a task turns the optimizer and scheduler factories of its config into Lightning's
+``configure_optimizers`` (shared by every task)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
+
+# Argument names under which torch schedulers take the run length, filled in when the
+# scheduler config leaves them out (the length is only known once the trainer has the data).
+_RUN_LENGTH_ARGS = ("total_iters", "total_steps", "T_max")
+
+
+class FactoryOptimizers:
+    """Mixin for LightningModules with ``self.net``, ``self.optimizer_factory``,
+    ``self.scheduler_factory`` and ``hparams.scheduler_interval`` ("step" or "epoch")."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(model=self.net)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer, **self._filled_kwargs(optimizer))
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval},
+        }
+
+    def _filled_kwargs(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        """Scheduler arguments the config leaves to the run: its length, and OneCycle's peak
+        learning rate per parameter group (so encoder_lr_mult carries over)."""
+        factory = self.scheduler_factory
+        given = getattr(factory, "keywords", {}) or {}
+        target = getattr(factory, "func", factory)
+        params = inspect.signature(target).parameters
+        if self.hparams.scheduler_interval == "step":
+            length = int(self.trainer.estimated_stepping_batches)
+        else:
+            length = int(self.trainer.max_epochs)
+        filled: dict[str, Any] = {
+            a: length for a in _RUN_LENGTH_ARGS if a in params and given.get(a) is None
+        }
+        if "max_lr" in params and given.get("max_lr") is None:
+            filled["max_lr"] = [group["lr"] for group in optimizer.param_groups]
+        return filled
