@@ -12,8 +12,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from segkit.data.instances import instance_collate
 from segkit.data.bad_samples import SkipBadSamples, check_on_bad_sample
+from segkit.data.instances import instance_collate
 from segkit.data.labeled_split import check_labeled_fraction, split_datasets, write_split_record
 
 
