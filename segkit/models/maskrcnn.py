@@ -15,6 +15,8 @@ from torch import nn
 from torchvision.models.detection import MaskRCNN, maskrcnn_resnet50_fpn_v2
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from segkit.models.weights_cache import require_torchvision_weights
@@ -33,6 +35,10 @@ def build_maskrcnn(
     max_size: int = 1333,
     detections_per_img: int = 100,
     weights_backbone: str | None = None,
+    box_batch_size_per_image: int = 512,
+    rpn_proposals_train: int = 2000,
+    box_head_size: int = 1024,
+    mask_head_channels: int = 256,
 ) -> MaskRCNN:
     """A Mask R-CNN with an FPN over a ResNet backbone.
 
@@ -54,6 +60,12 @@ def build_maskrcnn(
         weights_backbone: torchvision ImageNet weights of the ResNet (e.g. "IMAGENET1K_V1"),
             read from the local torch hub cache (never downloaded). COCO-trained whole-model
             weights are a local file given as ``model.pretrained`` instead.
+        box_batch_size_per_image: proposals sampled per image to train the box and mask heads.
+        rpn_proposals_train: RPN proposals kept per image in training, before and after NMS.
+        box_head_size, mask_head_channels: widths of the box head's two fully connected
+            layers and of the mask head's four convolutions (torchvision: 1024 and 256).
+            Smaller heads cut CPU training time (the light config); other values than
+            torchvision's make its COCO weights load only partly.
     """
     if backbone not in BACKBONES:
         raise ValueError(f"backbone={backbone!r} is invalid: expected one of {BACKBONES}")
@@ -87,6 +99,8 @@ def build_maskrcnn(
         )
         net.rpn.anchor_generator = anchors
         _freeze_below(net.backbone.body, trainable_backbone_layers)
+        if (box_head_size, mask_head_channels) != (1024, 256):
+            raise ValueError("resnet50_v2 keeps torchvision's heads (1024, 256)")
         return net
     body = resnet_fpn_backbone(
         backbone_name=resnet,
@@ -94,7 +108,24 @@ def build_maskrcnn(
         norm_layer=FrozenBatchNorm2d if norm == "frozen" else nn.BatchNorm2d,
         trainable_layers=trainable_backbone_layers,
     )
-    return MaskRCNN(body, num_classes=num_classes, rpn_anchor_generator=anchors, **sizes)
+    heads = {}
+    if (box_head_size, mask_head_channels) != (1024, 256):
+        channels = body.out_channels
+        heads = {
+            "box_head": TwoMLPHead(channels * 7 * 7, box_head_size),
+            "box_predictor": FastRCNNPredictor(box_head_size, num_classes),
+            "mask_head": MaskRCNNHeads(channels, [mask_head_channels] * 4, 1),
+            "mask_predictor": MaskRCNNPredictor(
+                mask_head_channels, mask_head_channels, num_classes
+            ),
+        }
+    return MaskRCNN(
+        body,
+        num_classes=None if heads else num_classes,
+        rpn_anchor_generator=anchors,
+        **heads,
+        **sizes,
+    )
 
 
 def _freeze_below(body: nn.Module, trainable_layers: int) -> None:
