@@ -86,6 +86,8 @@ class InstanceSegmentation(FactoryOptimizers, L.LightningModule):
             ``<run dir>/predictions/``: "coco" (results + ground truth JSON, see
             `segkit.tasks.instance_export`) and "cityscapes" (needs ``cityscapes_label_ids``).
         cityscapes_label_ids: Cityscapes labelId of each label 1..C-1.
+        map_backend: "pycocotools" (COCO's reference code) or "faster_coco_eval" (the same
+            numbers, faster on large validation sets; ``pip install faster-coco-eval``).
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class InstanceSegmentation(FactoryOptimizers, L.LightningModule):
         semantic_view: bool = True,
         export: Sequence[str] = (),
         cityscapes_label_ids: Sequence[int] | None = None,
+        map_backend: str = "pycocotools",
     ) -> None:
         super().__init__()
         if loss is not None:
@@ -117,15 +120,18 @@ class InstanceSegmentation(FactoryOptimizers, L.LightningModule):
         if len(names) != num_classes:
             raise ValueError(f"{len(names)} class names for num_classes={num_classes}")
         self.class_names = names
-        self.maps = nn.ModuleDict({s: self._new_map() for s in ("val", "test")})
+        self.maps = nn.ModuleDict(
+            {
+                s: MeanAveragePrecision(
+                    iou_type=("bbox", "segm"), class_metrics=True, backend=map_backend
+                )
+                for s in ("val", "test")
+            }
+        )
         self.semantic = nn.ModuleDict(
             {s: SegmentationScores(num_classes, 255, names) for s in ("val", "test")}
         )
         self.recorders = {s: CocoRecorder(names[1:]) for s in ("val", "test")}
-
-    @staticmethod
-    def _new_map() -> MeanAveragePrecision:
-        return MeanAveragePrecision(iou_type=("bbox", "segm"), class_metrics=True)
 
     def forward(self, images: Sequence[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         """Predictions per image, masks thresholded: ``{"boxes", "labels", "scores",
