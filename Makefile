@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python experiments/precision/bench_precision.py
 	$(BIN)/python experiments/precision/default_vs_fp32.py
 	$(BIN)/python experiments/data_loading/throughput.py
+	$(BIN)/python experiments/instance/speed.py
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache

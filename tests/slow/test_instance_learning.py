@@ -13,7 +13,7 @@ from tests.integration.test_train_cli import run_train
 
 @pytest.mark.slow
 def test_maskrcnn_mask_ap_rises_on_synthetic_instances(tmp_path):
-    # 200 steps at batch 4 (about 12 minutes on 2 CPU cores). Measured on 2026-11-22:
+    # 200 steps at batch 4 (12-17 minutes on 2 CPU cores). Measured on 2026-11-22:
     # val/mask_map 0.012 after 50 steps, 0.113 after 100, 0.159 after 150, 0.196 after 200
     # (test/mask_map 0.157); an untrained model scores 0.
     run_dir = tmp_path / "run"
