@@ -132,6 +132,7 @@ class InstanceSegmentation(FactoryOptimizers, L.LightningModule):
             {s: SegmentationScores(num_classes, 255, names) for s in ("val", "test")}
         )
         self.recorders = {s: CocoRecorder(names[1:]) for s in ("val", "test")}
+        self._coco_ids: dict[str, dict[str, int]] = {}
 
     def forward(self, images: Sequence[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         """Predictions per image, masks thresholded: ``{"boxes", "labels", "scores",
@@ -179,9 +180,10 @@ class InstanceSegmentation(FactoryOptimizers, L.LightningModule):
                 expected = paint_instances(target["masks"], target["labels"])
                 self.semantic[stage].update(painted[None], expected[None])
         export = self.hparams.export
+        image_ids = self._coco_image_ids(stage) if "coco" in export else {}
         for name, pred, target in zip(batch["name"], preds, truth, strict=True):
             if "coco" in export:
-                self.recorders[stage].add(name, pred, target)
+                self.recorders[stage].add(name, pred, target, image_ids.get(name))
             if "cityscapes" in export:
                 directory = self._predictions_dir() / f"{stage}_cityscapes"
                 write_cityscapes_instances(directory, name, pred, self.hparams.cityscapes_label_ids)
@@ -213,6 +215,22 @@ class InstanceSegmentation(FactoryOptimizers, L.LightningModule):
         if "coco" in self.hparams.export and self.trainer.is_global_zero:
             self.recorders[stage].write(self._predictions_dir(), stage)
         self.recorders[stage].reset()
+
+    def _coco_image_ids(self, stage: str) -> dict[str, int]:
+        """{sample name: COCO image id} when the data comes from a COCO file (exports then use
+        its image and category ids, as evaluation servers expect); {} otherwise."""
+        if stage not in self._coco_ids:
+            datamodule = getattr(self.trainer, "datamodule", None)
+            dataset = datamodule.dataset(stage) if hasattr(datamodule, "dataset") else None
+            ids = getattr(dataset, "image_ids", None)
+            if ids is not None and getattr(dataset, "category_ids", None) is not None:
+                self.recorders[stage].category_ids = list(dataset.category_ids)
+                self.recorders[stage].categories = [
+                    {"id": int(c), "name": n}
+                    for c, n in zip(dataset.category_ids, dataset.category_names, strict=True)
+                ]
+            self._coco_ids[stage] = dict(zip(dataset.names, ids, strict=True)) if ids else {}
+        return self._coco_ids[stage]
 
     def _predictions_dir(self) -> Path:
         return Path(self.trainer.default_root_dir) / "predictions"

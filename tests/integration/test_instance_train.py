@@ -88,10 +88,20 @@ def test_coco_instances_train(tmp_path):
         f"data.class_names=[{','.join(CLASS_NAMES[:5])}]",
         "data.palette=[[0,0,0],[1,1,1],[2,2,2],[3,3,3],[4,4,4]]",
         "data.num_workers=0",
+        "model.export=[coco]",
         f"hydra.run.dir={run_dir}",
     )
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"val/mask_map", "val/bbox_map"} <= set(metrics)
+    # Exports carry the annotation file's own image and category ids.
+    source = json.loads((tmp_path / "coco/annotations/instances_val.json").read_text())
+    gt = json.loads((run_dir / "predictions" / "val_coco_gt.json").read_text())
+    ids = {(i["id"], i["file_name"].rsplit(".", 1)[0]) for i in source["images"]}
+    assert {(i["id"], i["file_name"]) for i in gt["images"]} <= ids
+    assert gt["categories"] == [
+        {"id": c["id"], "name": c["name"]}
+        for c in sorted(source["categories"], key=lambda c: c["id"])
+    ]
 
 
 def test_semantic_only_data_is_refused_for_maskrcnn(tmp_path):
