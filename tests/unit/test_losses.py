@@ -13,7 +13,8 @@ from hydra.utils import instantiate
 from segkit.losses import CrossEntropy, OhemCrossEntropy, WeightedSum, median_frequency_weights
 from segkit.train import CONF_DIR
 
-LOSSES = sorted(p.stem for p in (Path(CONF_DIR) / "loss").glob("*.yaml"))
+# `none` (for Mask R-CNN, which computes its own losses) is covered by test_configs.
+LOSSES = sorted(p.stem for p in (Path(CONF_DIR) / "loss").glob("*.yaml") if p.stem != "none")
 C, IGNORE = 5, 255
 
 
