@@ -107,9 +107,10 @@ class ADE20KDataModule(SplitsDataModule):
         if split not in SPLIT_FOLDERS:
             raise ValueError(f"ADE20K has train and val splits with labels, not {split!r}")
         info = self.root / "objectInfo150.txt"
-        if info.is_file() and read_object_info(info) != self.class_names:
+        released = read_object_info(info) if info.is_file() else self.class_names
+        if released != self.class_names:
             raise ValueError(
-                f"data.class_names differ from {info}, which lists {read_object_info(info)[:5]}"
+                f"data.class_names differ from {info}, which lists {released[:5]}"
                 "...: keep the order of the release (value v is class v - 1)"
             )
         images, labels = pair_split(self.root, split)

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from segkit.data.base import SplitsDataModule
 from segkit.data.cityscapes_labels import THING_LABELS, TRAIN_LABELS, label_id_to_train_id
 from segkit.data.instances import instance_sample
-from segkit.data.paired import IndexMasks, PairedSegmentation
+from segkit.data.paired import IndexMasks, PairedSegmentation, read_pair
 from segkit.data.transforms import WorkerSeededTransform
 
 _EXPECTED_TREE = (
@@ -124,19 +124,7 @@ class CityscapesInstances(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        image_path, ids_path = self.images[index], self.instance_files[index]
-        try:
-            with Image.open(image_path) as im:
-                image = np.array(im.convert("RGB"))
-            with Image.open(ids_path) as ids_image:
-                ids = np.array(ids_image).astype(np.int64)
-        except OSError as err:
-            raise OSError(f"cannot read sample {index}: {err}") from err
-        if ids.shape != image.shape[:2]:
-            raise ValueError(
-                f"{ids_path} is {ids.shape[1]}x{ids.shape[0]} but its image {image_path} is "
-                f"{image.shape[1]}x{image.shape[0]}"
-            )
+        image, ids = read_pair(self.images[index], self.instance_files[index], _instance_ids, index)
         instance_ids = [int(i) for i in np.unique(ids) if i // 1000 in self.thing_of_label_id]
         height, width = ids.shape
         masks = np.zeros((len(instance_ids), height, width), dtype=bool)
@@ -144,6 +132,11 @@ class CityscapesInstances(Dataset):
             masks[k] = ids == instance_id
         labels = np.array([self.thing_of_label_id[i // 1000] for i in instance_ids], np.int64)
         return instance_sample(image, masks, labels, self.names[index], self.transform)
+
+
+def _instance_ids(ids_image: Image.Image, path: Path) -> np.ndarray:
+    """The 16-bit instanceIds image as int64 [H,W] (values labelId or labelId*1000+k)."""
+    return np.array(ids_image).astype(np.int64)
 
 
 class CityscapesDataModule(SplitsDataModule):

@@ -78,11 +78,8 @@ class CocoInstances(Dataset):
             )
         self.image_ids = sorted(self.coco.imgs)
         self.names = [Path(self.coco.imgs[i]["file_name"]).stem for i in self.image_ids]
-        missing = [
-            self.image_dir / self.coco.imgs[i]["file_name"]
-            for i in self.image_ids
-            if not (self.image_dir / self.coco.imgs[i]["file_name"]).is_file()
-        ]
+        paths = [self.image_dir / self.coco.imgs[i]["file_name"] for i in self.image_ids]
+        missing = [p for p in paths if not p.is_file()]
         if missing:
             raise FileNotFoundError(
                 f"{len(missing)} images listed in {self.annotation_file} do not exist, "

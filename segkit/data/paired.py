@@ -85,6 +85,32 @@ def require_files(paths: Sequence[Path]) -> None:
         raise FileNotFoundError(f"{len(missing)} listed files do not exist, first: {missing[0]}")
 
 
+def read_pair(
+    image_path: Path,
+    label_path: Path,
+    decode: Callable[[Image.Image, Path], np.ndarray],
+    index: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 RGB image [H,W,3] and ``decode(label image, label_path)`` [H,W] of sample `index`.
+
+    Unreadable files raise OSError, labels of another size than the image ValueError, each
+    naming the file.
+    """
+    try:
+        with Image.open(image_path) as im:
+            image = np.array(im.convert("RGB"))
+        with Image.open(label_path) as lb:
+            label = decode(lb, label_path)
+    except OSError as err:
+        raise OSError(f"cannot read sample {index}: {err}") from err
+    if label.shape != image.shape[:2]:
+        raise ValueError(
+            f"{label_path} is {label.shape[1]}x{label.shape[0]} but its image {image_path} is "
+            f"{image.shape[1]}x{image.shape[0]}"
+        )
+    return image, label
+
+
 class PairedSegmentation(Dataset):
     """Images with one single-channel 8-bit label PNG each, as semantic samples.
 
@@ -116,19 +142,7 @@ class PairedSegmentation(Dataset):
 
     def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """uint8 RGB image [H,W,3] and class mask [H,W] (255 = ignore), untransformed."""
-        image_path, mask_path = self.images[index], self.masks[index]
-        try:
-            with Image.open(image_path) as im:
-                image = np.array(im.convert("RGB"))
-            with Image.open(mask_path) as lb:
-                mask = self.decode(lb, mask_path)
-        except OSError as err:
-            raise OSError(f"cannot read sample {index}: {err}") from err
-        if mask.shape != image.shape[:2]:
-            raise ValueError(
-                f"{mask_path} is {mask.shape[1]}x{mask.shape[0]} but its image {image_path} is "
-                f"{image.shape[1]}x{image.shape[0]}"
-            )
+        image, mask = read_pair(self.images[index], self.masks[index], self.decode, index)
         return image, mask.astype(np.uint8)
 
     def __getitem__(self, index: int) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from segkit.data.coco_format import encode_rle
 from segkit.data.scenes import CLASS_NAMES, PALETTE, SPLITS, SceneSpec, render_scene, split_seed
 
 FORMATS = ("cityscapes", "coco", "folder")
@@ -138,7 +139,7 @@ def _write_coco(out_dir: Path, split: str, scenes, spec: SceneSpec, masks: str) 
             {"id": image_id, "file_name": name, "height": spec.height, "width": spec.width}
         )
         for m, label in zip(scene.instance_masks, scene.labels, strict=True):
-            segmentation = _rle(m) if masks == "rle" else _polygons_or_rle(m)
+            segmentation = encode_rle(m) if masks == "rle" else _polygons_or_rle(m)
             ys, xs = np.nonzero(m)
             x0, y0 = int(xs.min()), int(ys.min())
             annotations.append(
@@ -164,13 +165,6 @@ def _write_coco(out_dir: Path, split: str, scenes, spec: SceneSpec, masks: str) 
     return [*files, path]
 
 
-def _rle(mask: np.ndarray) -> dict:
-    from pycocotools import mask as mask_utils
-
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": list(rle["size"]), "counts": rle["counts"].decode("ascii")}
-
-
 def _polygons_or_rle(mask: np.ndarray) -> list[list[float]] | dict:
     """COCO polygons for the mask; RLE where polygons cannot represent it (COCO polygons
     have no holes, e.g. a ring, and need 3 points, e.g. not a one-pixel-wide sliver)."""
@@ -182,7 +176,7 @@ def _polygons_or_rle(mask: np.ndarray) -> list[list[float]] | dict:
     has_hole = hierarchy is not None and bool((hierarchy[0][:, 3] >= 0).any())
     polygons = [c.ravel().astype(float).tolist() for c in contours if len(c) >= 3]
     if has_hole or len(polygons) < len(contours) or not polygons:
-        return _rle(mask)
+        return encode_rle(mask)
     return polygons
 
 

@@ -224,11 +224,8 @@ class InstanceSegmentation(FactoryOptimizers, L.LightningModule):
             dataset = datamodule.dataset(stage) if hasattr(datamodule, "dataset") else None
             ids = getattr(dataset, "image_ids", None)
             if ids is not None and getattr(dataset, "category_ids", None) is not None:
-                self.recorders[stage].category_ids = list(dataset.category_ids)
-                self.recorders[stage].categories = [
-                    {"id": int(c), "name": n}
-                    for c, n in zip(dataset.category_ids, dataset.category_names, strict=True)
-                ]
+                # Called before the stage's first sample is recorded: nothing is lost.
+                self.recorders[stage] = CocoRecorder(dataset.category_names, dataset.category_ids)
             self._coco_ids[stage] = dict(zip(dataset.names, ids, strict=True)) if ids else {}
         return self._coco_ids[stage]
 

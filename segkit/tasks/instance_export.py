@@ -13,19 +13,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-
-def encode_rle(mask: torch.Tensor) -> dict[str, Any]:
-    """COCO compressed RLE of a bool mask [H,W], with ``counts`` as str (JSON-ready)."""
-    from pycocotools import mask as mask_utils
-
-    rle = mask_utils.encode(np.asfortranarray(mask.cpu().numpy().astype(np.uint8)))
-    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
+from segkit.data.coco_format import encode_rle
 
 
 def xywh(boxes: torch.Tensor) -> list[list[float]]:
@@ -74,7 +67,7 @@ class CocoRecorder:
                     "category_id": self.category_ids[label - 1],
                     "bbox": box,
                     "area": float(mask.sum()),
-                    "segmentation": encode_rle(mask),
+                    "segmentation": encode_rle(mask.cpu().numpy()),
                     "iscrowd": 0,
                 }
             )
@@ -91,7 +84,7 @@ class CocoRecorder:
                     "category_id": self.category_ids[label - 1],
                     "bbox": box,
                     "score": float(score),
-                    "segmentation": encode_rle(mask),
+                    "segmentation": encode_rle(mask.cpu().numpy()),
                 }
             )
 
