@@ -38,6 +38,16 @@ def check_data_config(cfg: DictConfig) -> None:
             )
 
 
+#: Tasks that train semantic networks (on semantic samples, with the loss group's loss).
+SEMANTIC_TASKS = (".SemanticSegmentation", ".AdversarialSegmentation")
+
+
+def net_config_key(model: DictConfig) -> str:
+    """Where a model config keeps its network: ``segmenter`` for adversarial models (next to
+    their discriminator), ``net`` for the others."""
+    return "segmenter" if "segmenter" in model else "net"
+
+
 def check_train_config(cfg: DictConfig) -> None:
     """Raise `ConfigError` for the first invalid value found in a training config."""
     check_data_config(cfg)
@@ -46,18 +56,20 @@ def check_train_config(cfg: DictConfig) -> None:
     num_classes = data.get("instance_num_classes", data.num_classes)
     if task != "instance":
         num_classes = data.num_classes
-    net = model.get("net")
+    net_key = net_config_key(model)
+    net = model.get(net_key)
     for key, node, name in (
         ("model.num_classes", model, "num_classes"),
-        ("model.net.classes", net or {}, "classes"),
-        ("model.net.num_classes", net or {}, "num_classes"),
+        (f"model.{net_key}.classes", net or {}, "classes"),
+        (f"model.{net_key}.num_classes", net or {}, "num_classes"),
+        ("model.discriminator.num_classes", model.get("discriminator") or {}, "num_classes"),
     ):
         if name in node and node[name] != num_classes:
             raise ConfigError(
                 f"{key}={node[name]} differs from the data's {num_classes} classes: "
                 "leave it as configured (from the data config) or change both"
             )
-    semantic_model = str(model.get("_target_", "")).endswith(".SemanticSegmentation")
+    semantic_model = str(model.get("_target_", "")).endswith(SEMANTIC_TASKS)
     if semantic_model and not cfg.get("loss"):
         raise ConfigError("loss=none: semantic models need a loss (e.g. loss=ce)")
     if task == "instance" and semantic_model:

@@ -15,7 +15,7 @@ import hydra
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from segkit.config_checks import ConfigError, check_train_config
+from segkit.config_checks import ConfigError, check_train_config, net_config_key
 
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 
@@ -26,11 +26,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from segkit.models.weights_cache import WeightsNotCachedError, require_cached_net_weights
 
+    net_key = net_config_key(cfg.model)
     try:
-        require_cached_net_weights(cfg.model.net)
+        require_cached_net_weights(cfg.model[net_key])
     except (WeightsNotCachedError, ValueError) as err:
-        weights = cfg.model.net.get("encoder_weights")
-        raise ConfigError(f"model.net.encoder_weights={weights}: {err}") from err
+        weights = cfg.model[net_key].get("encoder_weights")
+        raise ConfigError(f"model.{net_key}.encoder_weights={weights}: {err}") from err
 
     import lightning as L
     from hydra.core.hydra_config import HydraConfig
@@ -96,12 +97,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
 #: Model config keys read here rather than passed to the task: loading weights is a step of
 #: building the network, and a checkpoint must not point at a file it no longer needs.
 PRETRAINED_KEYS = ("pretrained", "pretrained_strict", "pretrained_target")
+#: Model config keys other configs read (trainer=ddp: whether DDP must look for parameters a
+#: backward pass leaves out, as the alternating steps of adversarial models do).
+TRAINER_KEYS = ("ddp_find_unused_parameters",)
 
 
 def task_config(model_cfg: DictConfig) -> DictConfig:
-    """The model config, resolved, without `PRETRAINED_KEYS`."""
+    """The model config, resolved, without `PRETRAINED_KEYS` and `TRAINER_KEYS`."""
     resolved = OmegaConf.to_container(model_cfg, resolve=True)
-    return OmegaConf.create({k: v for k, v in resolved.items() if k not in PRETRAINED_KEYS})
+    skipped = PRETRAINED_KEYS + TRAINER_KEYS
+    return OmegaConf.create({k: v for k, v in resolved.items() if k not in skipped})
 
 
 def prepare_net(net, cfg: DictConfig) -> None:

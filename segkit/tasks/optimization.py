@@ -31,15 +31,18 @@ class FactoryOptimizers:
             "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval},
         }
 
-    def _filled_kwargs(self, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-        """Scheduler arguments the config leaves to the run: its length, and OneCycle's peak
-        learning rate per parameter group (so encoder_lr_mult carries over)."""
-        factory = self.scheduler_factory
+    def _filled_kwargs(
+        self, optimizer: torch.optim.Optimizer, factory: SchedulerFactory | None = None
+    ) -> dict[str, Any]:
+        """Arguments the config leaves to the run for a scheduler factory (default: the task's
+        ``scheduler_factory``): its length, and OneCycle's peak learning rate per parameter
+        group (so encoder_lr_mult carries over)."""
+        factory = factory or self.scheduler_factory
         given = getattr(factory, "keywords", {}) or {}
         target = getattr(factory, "func", factory)
         params = inspect.signature(target).parameters
         if self.hparams.scheduler_interval == "step":
-            length = int(self.trainer.estimated_stepping_batches)
+            length = self._scheduler_steps()
         else:
             length = int(self.trainer.max_epochs)
         filled: dict[str, Any] = {
@@ -48,3 +51,7 @@ class FactoryOptimizers:
         if "max_lr" in params and given.get("max_lr") is None:
             filled["max_lr"] = [group["lr"] for group in optimizer.param_groups]
         return filled
+
+    def _scheduler_steps(self) -> int:
+        """How many times a per-step scheduler steps in the run: once per optimizer step."""
+        return int(self.trainer.estimated_stepping_batches)

@@ -9,11 +9,11 @@ import lightning as L
 import torch
 from torch import nn
 
-from segkit.metrics import SegmentationScores
 from segkit.tasks.optimization import FactoryOptimizers, OptimizerFactory, SchedulerFactory
+from segkit.tasks.semantic_evaluation import SemanticEvaluation
 
 
-class SemanticSegmentation(FactoryOptimizers, L.LightningModule):
+class SemanticSegmentation(SemanticEvaluation, FactoryOptimizers, L.LightningModule):
     """Trains a network mapping images [B,C_in,H,W] to logits [B,C,H,W] on semantic samples.
 
     Batches follow the semantic sample contract: ``{"image": float [B,C_in,H,W], "mask": int64
@@ -68,30 +68,7 @@ class SemanticSegmentation(FactoryOptimizers, L.LightningModule):
         self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"], logger=False)
         self.net, self.loss = net, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        if channels_last not in (True, False, "auto"):
-            raise ValueError(
-                f"channels_last={channels_last!r} is invalid: expected a bool or 'auto'"
-            )
-        self.memory_format = (
-            torch.channels_last if channels_last is True else torch.contiguous_format
-        )
-        self.net.to(memory_format=self.memory_format)
-        names = (
-            list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
-        )
-        self.val_scores = SegmentationScores(num_classes, ignore_index, names)
-        self.test_scores = SegmentationScores(num_classes, ignore_index, names)
-
-    def setup(self, stage: str) -> None:
-        if self.hparams.channels_last == "auto":
-            mixed = str(self.trainer.precision).endswith("-mixed")
-            self.memory_format = torch.channels_last if mixed else torch.contiguous_format
-            self.net.to(memory_format=self.memory_format)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images float [B,C_in,H,W] -> logits [B,C,H,W] (the auxiliary head is not returned)."""
-        out = self.net(images.contiguous(memory_format=self.memory_format))
-        return out["out"] if isinstance(out, dict) else out
+        self._init_evaluation(num_classes, ignore_index, class_names)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         if "labeled" in batch:
@@ -99,51 +76,9 @@ class SemanticSegmentation(FactoryOptimizers, L.LightningModule):
             # baseline that semi-supervised methods are compared with).
             batch = batch["labeled"]
         images, mask = batch["image"], batch["mask"]
-        out = self.net(images.contiguous(memory_format=self.memory_format))
-        logits, aux = (out["out"], out.get("aux")) if isinstance(out, dict) else (out, None)
-        loss = self._loss(logits, mask)
-        logged = {f"train/loss/{k}": v for k, v in getattr(self.loss, "last_terms", {}).items()}
-        if aux is not None and self.hparams.aux_loss_weight:
-            aux_loss = self._loss(aux, mask)
-            logged["train/loss/aux"] = aux_loss
-            loss = loss + self.hparams.aux_loss_weight * aux_loss
+        loss, _, logged = self._supervised(images, mask)
         batch_size = images.shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
         if logged:
             self.log_dict(logged, batch_size=batch_size)
         return loss
-
-    def _loss(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        # fp32 logits: softmax/log terms of the losses lose accuracy in bf16/fp16.
-        return self.loss(logits.float(), mask)
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "val", self.val_scores)
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "test", self.test_scores)
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_scores("val", self.val_scores)
-
-    def on_test_epoch_end(self) -> None:
-        self._log_scores("test", self.test_scores)
-
-    def _evaluate(self, batch: dict[str, Any], stage: str, scores: SegmentationScores) -> None:
-        logits = self(batch["image"])
-        loss = self._loss(logits, batch["mask"])
-        self.log(
-            f"{stage}/loss",
-            loss,
-            prog_bar=stage == "val",
-            sync_dist=True,
-            batch_size=batch["image"].shape[0],
-        )
-        scores.update(logits.argmax(1), batch["mask"])
-
-    def _log_scores(self, stage: str, scores: SegmentationScores) -> None:
-        # compute() already sums the confusion matrix across ranks: every rank logs the same.
-        values = scores.compute()
-        scores.reset()
-        self.log_dict({f"{stage}/{k}": v for k, v in values.items() if k != "miou"})
-        self.log(f"{stage}/miou", values["miou"], prog_bar=True)

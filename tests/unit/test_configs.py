@@ -67,6 +67,9 @@ def test_option_composes_and_instantiates(compose_train, cityscapes_root, tmp_pa
             filled["max_lr"] = [0.1]
         sched = factory(optimizer=opt, **filled)
         assert isinstance(sched, torch.optim.lr_scheduler.LRScheduler)
+    elif group == "trainer" and node.accelerator == "gpu":  # no GPU here: check the strategy
+        strategy = instantiate(node.strategy)
+        assert isinstance(strategy, L.pytorch.strategies.Strategy)
     elif group == "trainer":
         precision = resolve_precision(node.precision, node.accelerator)
         trainer = instantiate(node, precision=precision, logger=False)

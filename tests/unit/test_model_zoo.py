@@ -12,9 +12,12 @@ from segkit.models.input_size import check_input_size, input_size_divisor
 from segkit.models.torchvision_segmenter import TorchvisionSegmenter
 from segkit.train import CONF_DIR, task_config
 
-# Semantic models; Mask R-CNN configs have their own tests (test_instance_task, test_configs).
+# Semantic models; Mask R-CNN and adversarial configs have their own tests (test_instance_task,
+# test_adversarial_configs, test_configs).
 MODELS = sorted(
-    p.stem for p in (Path(CONF_DIR) / "model").glob("*.yaml") if not p.stem.startswith("maskrcnn")
+    p.stem
+    for p in (Path(CONF_DIR) / "model").glob("*.yaml")
+    if "tasks.semantic.SemanticSegmentation" in p.read_text()
 )
 WITH_AUX = {"fcn", "deeplabv3_tv"}
 

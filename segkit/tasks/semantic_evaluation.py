@@ -1,0 +1,107 @@
+"""What every semantic task shares, however it trains: the network's forward pass and loss
+(auxiliary head included), and evaluation on the val and test splits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from segkit.metrics import SegmentationScores
+
+
+class SemanticEvaluation:
+    """Mixin for LightningModules with a network ``self.net`` (logits [B,C,H,W] at input
+    resolution, or ``{"out", "aux"}`` in training mode) and a loss ``self.loss(logits, mask)``.
+
+    Logs ``val/loss``, ``val/miou``, ``val/acc`` and ``val/iou/<class>`` every validation epoch
+    (``test/...`` likewise), from a dataset-level confusion matrix (see `segkit.metrics`).
+    Call `_init_evaluation` in ``__init__`` after ``save_hyperparameters`` (which must include
+    ``channels_last`` and ``aux_loss_weight``).
+    """
+
+    def _init_evaluation(
+        self, num_classes: int, ignore_index: int, class_names: Sequence[str] | None
+    ) -> None:
+        channels_last = self.hparams.channels_last
+        if channels_last not in (True, False, "auto"):
+            raise ValueError(
+                f"channels_last={channels_last!r} is invalid: expected a bool or 'auto'"
+            )
+        self.memory_format = (
+            torch.channels_last if channels_last is True else torch.contiguous_format
+        )
+        self.net.to(memory_format=self.memory_format)
+        names = (
+            list(class_names) if class_names is not None else [str(i) for i in range(num_classes)]
+        )
+        self.val_scores = SegmentationScores(num_classes, ignore_index, names)
+        self.test_scores = SegmentationScores(num_classes, ignore_index, names)
+
+    def setup(self, stage: str) -> None:
+        if self.hparams.channels_last == "auto":
+            mixed = str(self.trainer.precision).endswith("-mixed")
+            self.memory_format = torch.channels_last if mixed else torch.contiguous_format
+            self.net.to(memory_format=self.memory_format)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images float [B,C_in,H,W] -> logits [B,C,H,W] (the auxiliary head is not returned)."""
+        out = self.net(images.contiguous(memory_format=self.memory_format))
+        return out["out"] if isinstance(out, dict) else out
+
+    def _supervised(
+        self, images: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Training forward pass and loss on labeled images: (loss, logits, logged terms).
+
+        The terms are ``train/loss/<term>`` of a `segkit.losses.WeightedSum` and
+        ``train/loss/aux`` when the network has an auxiliary head (weight aux_loss_weight)."""
+        logits, aux = self._train_forward(images)
+        loss = self._loss(logits, mask)
+        logged = {f"train/loss/{k}": v for k, v in getattr(self.loss, "last_terms", {}).items()}
+        if aux is not None and self.hparams.aux_loss_weight:
+            aux_loss = self._loss(aux, mask)
+            logged["train/loss/aux"] = aux_loss
+            loss = loss + self.hparams.aux_loss_weight * aux_loss
+        return loss, logits, logged
+
+    def _train_forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits, auxiliary logits or None) of the network in training mode."""
+        out = self.net(images.contiguous(memory_format=self.memory_format))
+        return (out["out"], out.get("aux")) if isinstance(out, dict) else (out, None)
+
+    def _loss(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # fp32 logits: softmax/log terms of the losses lose accuracy in bf16/fp16.
+        return self.loss(logits.float(), mask)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_scores)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "test", self.test_scores)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_scores("val", self.val_scores)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_scores("test", self.test_scores)
+
+    def _evaluate(self, batch: dict[str, Any], stage: str, scores: SegmentationScores) -> None:
+        logits = self(batch["image"])
+        loss = self._loss(logits, batch["mask"])
+        self.log(
+            f"{stage}/loss",
+            loss,
+            prog_bar=stage == "val",
+            sync_dist=True,
+            batch_size=batch["image"].shape[0],
+        )
+        scores.update(logits.argmax(1), batch["mask"])
+
+    def _log_scores(self, stage: str, scores: SegmentationScores) -> None:
+        # compute() already sums the confusion matrix across ranks: every rank logs the same.
+        values = scores.compute()
+        scores.reset()
+        self.log_dict({f"{stage}/{k}": v for k, v in values.items() if k != "miou"})
+        self.log(f"{stage}/miou", values["miou"], prog_bar=True)

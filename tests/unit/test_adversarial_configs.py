@@ -1,0 +1,96 @@
+"""Adversarial model configs: any semantic network as the segmenter, each method's settings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from segkit.config_checks import ConfigError, check_train_config
+from segkit.models import discriminators
+from segkit.tasks.adversarial import AdversarialSegmentation
+from segkit.train import task_config
+
+
+def build(cfg):
+    return instantiate(
+        task_config(cfg.model),
+        _convert_="all",
+        loss=instantiate(cfg.loss, _convert_="all"),
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler),
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "semantic_model", "method", "discriminator"),
+    [
+        (["model=unet_gan"], "unet", "luc2016", "PairDiscriminator"),
+        (["model=deeplabv3plus_gan"], "deeplabv3plus", "luc2016", "PairDiscriminator"),
+        (["model=fcn_gan"], "fcn", "luc2016", "PairDiscriminator"),
+        (["model=pix2pix"], "unet", "pix2pix", "PatchDiscriminator"),
+        (
+            ["model=gan", "model/segmenter=fpn", "model/method=hung2018"],
+            "fpn",
+            "hung2018",
+            "ConfidenceDiscriminator",
+        ),
+    ],
+)
+def test_gan_configs_reuse_the_semantic_network_config(
+    compose_train, overrides, semantic_model, method, discriminator
+):
+    cfg = compose_train(*overrides)
+    semantic = compose_train(f"model={semantic_model}")
+    # The segmenter is the semantic model's network config, not a copy of it.
+    assert OmegaConf.to_container(cfg.model.segmenter) == OmegaConf.to_container(semantic.model.net)
+    task = build(cfg)
+    assert isinstance(task, AdversarialSegmentation)
+    assert task.hparams.method == method
+    assert type(task.discriminator) is getattr(discriminators, discriminator)
+    assert type(task.net) is type(build_semantic(semantic).net)
+    logits = task(torch.zeros(2, 3, 64, 64))
+    assert logits.shape == (2, cfg.data.num_classes, 64, 64)
+    # The discriminator optimizer is built with the method's settings.
+    d_opt = task.d_optimizer_factory(model=task.discriminator)
+    assert d_opt.defaults["lr"] == cfg.model.d_optimizer.lr
+
+
+def build_semantic(cfg):
+    return instantiate(
+        task_config(cfg.model),
+        _convert_="all",
+        loss=instantiate(cfg.loss, _convert_="all"),
+        optimizer=instantiate(cfg.optimizer),
+    )
+
+
+def test_hung2018_config_has_the_papers_defaults(compose_train):
+    hp = build(compose_train("model=unet_gan", "model/method=hung2018")).hparams
+    assert (hp.adv_weight, hp.adv_weight_unlabeled, hp.semi_weight) == (0.01, 0.001, 0.1)
+    assert hp.semi_threshold == 0.2
+    d = compose_train("model=unet_gan", "model/method=hung2018").model.d_optimizer
+    assert (d.optimizer, d.lr, list(d.betas)) == ("torch.optim.Adam", 1e-4, [0.9, 0.99])
+
+
+def test_ddp_finds_unused_parameters_for_gan_models_only(compose_train):
+    gan = compose_train("model=unet_gan", "trainer=ddp_cpu")
+    plain = compose_train("model=unet", "trainer=ddp_cpu")
+    assert gan.trainer.strategy.find_unused_parameters is True
+    assert plain.trainer.strategy.find_unused_parameters is False
+    assert "ddp_find_unused_parameters" not in task_config(gan.model)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model=unet_gan", "data.task=instance"], "semantic models cannot train"),
+        (["model=unet_gan", "model.discriminator.num_classes=3"], "discriminator.num_classes=3"),
+        (["model=unet_gan", "model.segmenter.classes=3"], "model.segmenter.classes=3"),
+        (["model=unet_gan", "loss=none"], "need a loss"),
+    ],
+)
+def test_bad_gan_configs_are_refused(compose_train, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        check_train_config(compose_train(*overrides))
