@@ -245,11 +245,13 @@ class AdversarialSegmentation(SemanticEvaluation, FactoryOptimizers, L.Lightning
             u_images = unlabeled["image"]
             u_logits = self._train_forward(u_images)[0]
             u_probs = u_logits.float().softmax(1)
-            d_u = self._judge(u_probs, u_images)
+            semi_active = self.iteration >= hp.semi_start
+            if adversarial or semi_active:
+                d_u = self._judge(u_probs, u_images)
             if adversarial:
                 loss = loss + hp.adv_weight_unlabeled * generator_loss(d_u, hp.gan_loss)
             semi, ratio = torch.zeros((), device=loss.device), torch.zeros(())
-            if self.iteration >= hp.semi_start:
+            if semi_active:
                 semi, ratio = self._self_training_loss(u_logits, d_u.detach())
                 loss = loss + hp.semi_weight * semi
             logged["train/semi_loss"], logged["train/semi_ratio"] = semi.detach(), ratio

@@ -54,3 +54,24 @@ def test_gan_trains_under_ddp_on_two_cpu_processes(tmp_path):
     assert math.isfinite(metrics["val/miou"])
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert any(k.startswith("discriminator.") for k in ckpt["state_dict"])
+
+
+def test_unet_gan_trains_on_the_cityscapes_layout(tmp_path, cityscapes_root):
+    # The headline command, shrunk: python -m segkit.train model=unet_gan data=cityscapes
+    run_dir = tmp_path / "run"
+    proc = run_train(
+        "model=unet_gan",
+        "data=cityscapes",
+        f"data.root={cityscapes_root}",
+        "data.crop_size=[64,64]",
+        "data.image_size=[64,128]",
+        "data.batch_size=2",
+        "data.num_workers=0",
+        "trainer.max_steps=4",
+        "trainer.enable_progress_bar=false",
+        f"hydra.run.dir={run_dir}",
+    )
+    assert "val/miou" in proc.stdout
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert math.isfinite(metrics["val/miou"])
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
