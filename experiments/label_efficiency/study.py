@@ -3,7 +3,8 @@
 Trains the same U-Net supervised-only, with Luc et al.'s discriminator (luc2016) and with Hung
 et al.'s semi-supervised method (hung2018) at several labeled fractions and seeds, each run a
 `python -m segkit.train` subprocess with the same budget of segmenter iterations; writes
-results.json (every run's final val/miou), results.md (mean +- std table) and miou_vs_fraction.png.
+results.json (every run's final val/miou), results.md (mean +- std table) and results.png (mIoU
+against labeled fraction); ``--results other.json`` names the three files after it.
 
     python experiments/label_efficiency/study.py                     # this machine (CPU)
     python experiments/label_efficiency/study.py --iters 20000 --batch-size 10 \
@@ -94,7 +95,7 @@ def write_table(table: dict, path: Path) -> None:
         "| method | " + " | ".join(f"1/{round(1 / f)}" if f < 1 else "1" for f in fractions) + " |",
         "|---|" + "---|" * len(fractions),
     ]
-    for method in METHODS:
+    for method in (m for m in METHODS if any((m, f) in table for f in fractions)):
         cells = []
         for f in fractions:
             mean, std, n = table.get((method, f), (float("nan"), 0.0, 0))
@@ -141,9 +142,9 @@ def main() -> None:
     parser.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--out", type=Path, default=Path("outputs/label_efficiency"))
-    parser.add_argument("--results", type=Path, default=HERE / "results.json")
+    parser.add_argument("--results", type=Path, default=HERE / "results.json", help="runs file")
     parser.add_argument(
-        "--extra", nargs="*", default=["data.train_size=800"], help="more overrides"
+        "--extra", nargs="*", default=["data.train_size=200"], help="more overrides"
     )
     args = parser.parse_args()
 
@@ -164,9 +165,9 @@ def main() -> None:
                 settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
                 args.results.write_text(json.dumps({"settings": settings, "runs": runs}, indent=1))
     table = summarise(runs)
-    write_table(table, HERE / "results.md")
-    plot(table, HERE / "miou_vs_fraction.png")
-    print((HERE / "results.md").read_text())
+    write_table(table, args.results.with_suffix(".md"))
+    plot(table, args.results.with_suffix(".png"))
+    print(args.results.with_suffix(".md").read_text())
 
 
 if __name__ == "__main__":
