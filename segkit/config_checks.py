@@ -78,6 +78,12 @@ def check_train_config(cfg: DictConfig) -> None:
             "samples, which semantic models cannot train on: use an instance model, or "
             "data.task=semantic where the dataset has it"
         )
+    manual = str(model.get("_target_", "")).endswith(".AdversarialSegmentation")
+    if manual and cfg.trainer.get("gradient_clip_val"):
+        raise ConfigError(
+            f"trainer.gradient_clip_val={cfg.trainer.gradient_clip_val}: Lightning does not clip "
+            "for adversarial models (manual optimization); set model.gradient_clip_val instead"
+        )
     max_epochs = cfg.trainer.get("max_epochs")
     if max_epochs is not None and not (max_epochs == -1 or max_epochs >= 1):
         raise ConfigError(

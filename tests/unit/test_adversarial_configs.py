@@ -89,6 +89,7 @@ def test_ddp_finds_unused_parameters_for_gan_models_only(compose_train):
         (["model=unet_gan", "model.discriminator.num_classes=3"], "discriminator.num_classes=3"),
         (["model=unet_gan", "model.segmenter.classes=3"], "model.segmenter.classes=3"),
         (["model=unet_gan", "loss=none"], "need a loss"),
+        (["model=unet_gan", "trainer.gradient_clip_val=1"], "set model.gradient_clip_val"),
     ],
 )
 def test_bad_gan_configs_are_refused(compose_train, overrides, message):
