@@ -173,16 +173,9 @@ class AdversarialSegmentation(SemanticEvaluation, FactoryOptimizers, L.Lightning
         return batches
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        labeled, unlabeled = (
-            (batch["labeled"], batch["unlabeled"])
-            if "labeled" in batch
-            else (
-                batch,
-                None,
-            )
-        )
-        if self.hparams.method != "hung2018":
-            unlabeled = None  # only Hung et al. learn from unlabeled images
+        labeled = batch.get("labeled", batch)  # data.labeled_fraction < 1: a dict of two batches
+        # Only Hung et al. learn from unlabeled images; the other methods use the labeled part.
+        unlabeled = batch.get("unlabeled") if self.hparams.method == "hung2018" else None
         g_opt, d_opt = self.optimizers()
         images, mask = labeled["image"], labeled["mask"]
         logged: dict[str, torch.Tensor] = {}
