@@ -69,7 +69,8 @@ def check_train_config(cfg: DictConfig) -> None:
                 f"{key}={node[name]} differs from the data's {num_classes} classes: "
                 "leave it as configured (from the data config) or change both"
             )
-    semantic_model = str(model.get("_target_", "")).endswith(SEMANTIC_TASKS)
+    target = str(model.get("_target_", ""))
+    semantic_model = target.endswith(SEMANTIC_TASKS)
     if semantic_model and not cfg.get("loss"):
         raise ConfigError("loss=none: semantic models need a loss (e.g. loss=ce)")
     if task == "instance" and semantic_model:
@@ -78,8 +79,7 @@ def check_train_config(cfg: DictConfig) -> None:
             "samples, which semantic models cannot train on: use an instance model, or "
             "data.task=semantic where the dataset has it"
         )
-    manual = str(model.get("_target_", "")).endswith(".AdversarialSegmentation")
-    if manual and cfg.trainer.get("gradient_clip_val"):
+    if target.endswith(".AdversarialSegmentation") and cfg.trainer.get("gradient_clip_val"):
         raise ConfigError(
             f"trainer.gradient_clip_val={cfg.trainer.gradient_clip_val}: Lightning does not clip "
             "for adversarial models (manual optimization); set model.gradient_clip_val instead"

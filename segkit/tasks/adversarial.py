@@ -12,7 +12,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from segkit.gan_losses import check_kind, confidence, discriminator_loss, generator_loss
-from segkit.tasks.optimization import FactoryOptimizers, OptimizerFactory, SchedulerFactory
+from segkit.tasks.optimization import (
+    FactoryOptimizers,
+    OptimizerFactory,
+    SchedulerFactory,
+    check_scheduler_interval,
+)
 from segkit.tasks.semantic_evaluation import SemanticEvaluation
 
 METHODS = ("luc2016", "hung2018", "pix2pix")
@@ -120,7 +125,7 @@ class AdversarialSegmentation(SemanticEvaluation, FactoryOptimizers, L.Lightning
         super().__init__()
         _check_choice("method", method, METHODS)
         _check_choice("recon_loss", recon_loss, RECON_LOSSES)
-        _check_choice("scheduler_interval", scheduler_interval, ("step", "epoch"))
+        check_scheduler_interval(scheduler_interval)
         check_kind(gan_loss)
         if d_steps < 1:
             raise ValueError(f"d_steps={d_steps} is invalid: expected at least 1")

@@ -17,6 +17,12 @@ SchedulerFactory = Callable[..., torch.optim.lr_scheduler.LRScheduler]
 _RUN_LENGTH_ARGS = ("total_iters", "total_steps", "T_max")
 
 
+def check_scheduler_interval(interval: str) -> None:
+    """Refuse a ``scheduler_interval`` other than "step" or "epoch"."""
+    if interval not in ("step", "epoch"):
+        raise ValueError(f"scheduler_interval={interval!r} is invalid: expected 'step' or 'epoch'")
+
+
 class FactoryOptimizers:
     """Mixin for LightningModules with ``self.net``, ``self.optimizer_factory``,
     ``self.scheduler_factory`` and ``hparams.scheduler_interval`` ("step" or "epoch")."""

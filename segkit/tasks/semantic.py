@@ -9,7 +9,12 @@ import lightning as L
 import torch
 from torch import nn
 
-from segkit.tasks.optimization import FactoryOptimizers, OptimizerFactory, SchedulerFactory
+from segkit.tasks.optimization import (
+    FactoryOptimizers,
+    OptimizerFactory,
+    SchedulerFactory,
+    check_scheduler_interval,
+)
 from segkit.tasks.semantic_evaluation import SemanticEvaluation
 
 
@@ -59,10 +64,7 @@ class SemanticSegmentation(SemanticEvaluation, FactoryOptimizers, L.LightningMod
         aux_loss_weight: float = 0.5,
     ) -> None:
         super().__init__()
-        if scheduler_interval not in ("step", "epoch"):
-            raise ValueError(
-                f"scheduler_interval={scheduler_interval!r} is invalid: expected 'step' or 'epoch'"
-            )
+        check_scheduler_interval(scheduler_interval)
         # Modules and factories stay out of hparams: checkpoints must load with torch's
         # weights_only=True; the resolved run config in the checkpoint rebuilds them.
         self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"], logger=False)

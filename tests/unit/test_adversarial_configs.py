@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from segkit.config_checks import ConfigError, check_train_config
 from segkit.models import discriminators
 from segkit.tasks.adversarial import AdversarialSegmentation
 from segkit.train import task_config
-
-
-def build(cfg):
-    return instantiate(
-        task_config(cfg.model),
-        _convert_="all",
-        loss=instantiate(cfg.loss, _convert_="all"),
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler),
-    )
+from tests.unit.test_model_zoo import build_task
 
 
 @pytest.mark.parametrize(
@@ -41,15 +31,14 @@ def build(cfg):
 def test_gan_configs_reuse_the_semantic_network_config(
     compose_train, overrides, semantic_model, method, discriminator
 ):
-    cfg = compose_train(*overrides)
-    semantic = compose_train(f"model={semantic_model}")
+    semantic, semantic_task = build_task(compose_train, f"model={semantic_model}")
+    cfg, task = build_task(compose_train, *overrides)
     # The segmenter is the semantic model's network config, not a copy of it.
     assert OmegaConf.to_container(cfg.model.segmenter) == OmegaConf.to_container(semantic.model.net)
-    task = build(cfg)
     assert isinstance(task, AdversarialSegmentation)
     assert task.hparams.method == method
     assert type(task.discriminator) is getattr(discriminators, discriminator)
-    assert type(task.net) is type(build_semantic(semantic).net)
+    assert type(task.net) is type(semantic_task.net)
     logits = task(torch.zeros(2, 3, 64, 64))
     assert logits.shape == (2, cfg.data.num_classes, 64, 64)
     # The discriminator optimizer is built with the method's settings.
@@ -57,20 +46,12 @@ def test_gan_configs_reuse_the_semantic_network_config(
     assert d_opt.defaults["lr"] == cfg.model.d_optimizer.lr
 
 
-def build_semantic(cfg):
-    return instantiate(
-        task_config(cfg.model),
-        _convert_="all",
-        loss=instantiate(cfg.loss, _convert_="all"),
-        optimizer=instantiate(cfg.optimizer),
-    )
-
-
 def test_hung2018_config_has_the_papers_defaults(compose_train):
-    hp = build(compose_train("model=unet_gan", "model/method=hung2018")).hparams
+    cfg, task = build_task(compose_train, "model=unet_gan", "model/method=hung2018")
+    hp = task.hparams
     assert (hp.adv_weight, hp.adv_weight_unlabeled, hp.semi_weight) == (0.01, 0.001, 0.1)
     assert hp.semi_threshold == 0.2
-    d = compose_train("model=unet_gan", "model/method=hung2018").model.d_optimizer
+    d = cfg.model.d_optimizer
     assert (d.optimizer, d.lr, list(d.betas)) == ("torch.optim.Adam", 1e-4, [0.9, 0.99])
 
 
