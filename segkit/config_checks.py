@@ -84,10 +84,21 @@ def check_train_config(cfg: DictConfig) -> None:
             f"trainer.gradient_clip_val={cfg.trainer.gradient_clip_val}: Lightning does not clip "
             "for adversarial models (manual optimization); set model.gradient_clip_val instead"
         )
-    max_epochs = cfg.trainer.get("max_epochs")
+    check_trainer_config(cfg.trainer)
+
+
+def check_trainer_config(trainer: DictConfig) -> None:
+    """Raise `ConfigError` for trainer settings Lightning would reject only once running."""
+    max_epochs = trainer.get("max_epochs")
     if max_epochs is not None and not (max_epochs == -1 or max_epochs >= 1):
         raise ConfigError(
             f"trainer.max_epochs={max_epochs} is invalid: expected a positive integer or -1"
+        )
+    _positive_int(trainer, "trainer", "num_nodes")
+    if trainer.get("sync_batchnorm") and trainer.get("accelerator") == "cpu":
+        raise ConfigError(
+            "trainer.sync_batchnorm=true with trainer.accelerator=cpu: PyTorch's SyncBatchNorm "
+            "runs on GPUs only; set trainer.sync_batchnorm=false for CPU training"
         )
 
 

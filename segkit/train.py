@@ -16,12 +16,13 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from segkit.config_checks import ConfigError, check_train_config, net_config_key
+from segkit.launch import LaunchError, distributed_job, is_rank_zero, prepare_argv
 
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit, then evaluate the best checkpoint on val (and test); return those metrics."""
+    """Build data, task and trainer from `cfg`, then `fit_and_evaluate`; return the metrics."""
     # Libraries must never try the network for weights (retries take ~25 s before failing).
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from segkit.models.weights_cache import WeightsNotCachedError, require_cached_net_weights
@@ -39,20 +40,17 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     from segkit.utils.class_weights import fill_auto_class_weights
     from segkit.utils.precision import resolve_precision
-    from segkit.utils.run_outputs import (
-        ConfigInCheckpoint,
-        print_summary,
-        write_metrics,
-        write_resolved_config,
-    )
+    from segkit.utils.run_outputs import ConfigInCheckpoint, write_resolved_config
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data, _convert_="all")
     fill_auto_class_weights(cfg, datamodule)  # before the config is saved: it keeps the numbers
-    write_resolved_config(cfg, run_dir)
-    try:  # data.labeled_fraction < 1: record which samples keep their labels
-        getattr(datamodule, "write_labeled_split", lambda _: None)(run_dir)
+    if is_rank_zero():  # one writer per run dir
+        write_resolved_config(cfg, run_dir)
+    try:  # data.labeled_fraction < 1: every rank checks the split, rank 0 records it
+        record = run_dir if is_rank_zero() else None
+        getattr(datamodule, "write_labeled_split", lambda _: None)(record)
     except ValueError as err:
         raise ConfigError(f"data.labeled_fraction: {err}") from err
 
@@ -71,6 +69,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, precision=precision
     )
+
+    # DDP processes Lightning starts run this job, in this run dir (segkit/launch.py).
+    with distributed_job(HydraConfig.get().overrides.task, str(run_dir)):
+        return fit_and_evaluate(trainer, task, datamodule, cfg, run_dir)
+
+
+def fit_and_evaluate(trainer, task, datamodule, cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+    """Fit, then validate (and test) the best checkpoint; rank 0 writes metrics.json."""
+    from segkit.utils.run_outputs import print_summary, write_metrics
 
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     if trainer.interrupted:
@@ -125,7 +132,8 @@ def prepare_net(net, cfg: DictConfig) -> None:
             )
         except (OSError, ValueError) as err:
             raise ConfigError(f"model.pretrained={path}: {err}") from err
-        print(report.summary())
+        if is_rank_zero():
+            print(report.summary())
     for key in ("image_size", "crop_size"):  # what the network will be given
         size = cfg.data.get(key)
         if size is not None:
@@ -158,4 +166,9 @@ def _one_line(err: Exception) -> str:
 
 
 if __name__ == "__main__":
+    try:
+        sys.argv = prepare_argv(sys.argv)
+    except LaunchError as err:
+        print(f"segkit: {err}", file=sys.stderr)
+        sys.exit(2)
     main()

@@ -10,7 +10,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from segkit.data.bad_samples import SkipBadSamples, check_on_bad_sample
 from segkit.data.instances import instance_collate
@@ -106,10 +106,13 @@ class SplitsDataModule(L.LightningDataModule):
             self.dataset("train"), self.labeled_fraction, self.labeled_seed, self.batch_size
         )
 
-    def write_labeled_split(self, run_dir: Path) -> None:
-        """Record which training samples are labeled in ``<run_dir>/labeled_split.json``."""
+    def write_labeled_split(self, run_dir: Path | None) -> None:
+        """Record which training samples are labeled in ``<run_dir>/labeled_split.json``
+        (``run_dir`` None: only check the split, ValueError if it cannot be made)."""
         if self.labeled_fraction < 1.0:
             labeled, unlabeled = self.labeled_split()
+            if run_dir is None:
+                return
             write_split_record(
                 run_dir / "labeled_split.json",
                 labeled,
@@ -137,12 +140,33 @@ class SplitsDataModule(L.LightningDataModule):
             dataset,
             batch_size=batch_size,
             shuffle=train,
+            sampler=None if train else self._evaluation_sampler(dataset),
             # A training set smaller than a batch still trains (one short batch per epoch).
             drop_last=self.drop_last and train and len(dataset) >= batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.persistent_workers and self.num_workers > 0,
             pin_memory=self._pin_memory(),
             collate_fn=self.collate_fn,
+        )
+
+    def _evaluation_sampler(self, dataset: Dataset) -> Sampler | None:
+        """Under DDP, each rank's share of an evaluation split, every sample exactly once.
+
+        Lightning's default DistributedSampler pads the shares to equal length by repeating
+        samples, which metrics would count twice; shares here differ by at most one sample
+        (safe: evaluation has no per-batch collective, the metrics sync once per epoch)."""
+        trainer = self.trainer
+        if trainer is None or trainer.world_size < 2:
+            return None  # one process: Lightning leaves the loader as it is
+        from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+        if len(dataset) < trainer.world_size:
+            raise ValueError(
+                f"{type(self).__name__}: an evaluation split of {len(dataset)} samples cannot "
+                f"be shared by {trainer.world_size} processes (each needs at least one)"
+            )
+        return UnrepeatedDistributedSampler(
+            dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
         )
 
     def train_dataloader(self) -> DataLoader | dict[str, DataLoader]:

@@ -20,7 +20,9 @@ class WorkerSeededTransform:
     worker would otherwise draw the same augmentations. Here the pipeline is reseeded from
     ``torch.initial_seed()`` whenever it first runs in a new worker (or in the main process):
     workers differ from each other and from epoch to epoch, and a fixed training seed
-    (``seed_everything``) gives the same batches on every run.
+    (``seed_everything``) gives the same batches on every run. DDP ranks, which share the
+    training seed (for equal model init), get different augmentation streams: the rank is
+    folded into the seed (rank 0 keeps the single-process stream).
     """
 
     def __init__(self, transform: Callable[..., dict[str, Any]]) -> None:
@@ -31,9 +33,20 @@ class WorkerSeededTransform:
         info = torch.utils.data.get_worker_info()
         key = (info.id, info.seed) if info is not None else (-1, torch.initial_seed())
         if key != self._seeded_for and hasattr(self.transform, "set_random_seed"):
-            self.transform.set_random_seed(key[1] % 2**32)
+            self.transform.set_random_seed(augmentation_seed(key[1], _distributed_rank()))
             self._seeded_for = key
         return self.transform(**data)
+
+
+def augmentation_seed(base_seed: int, rank: int) -> int:
+    """The albumentations seed of a loader (worker) with torch seed `base_seed` on `rank`."""
+    return (base_seed + rank * 0x9E3779B9) % 2**32  # golden-ratio stride: ranks far apart
+
+
+def _distributed_rank() -> int:
+    # Forked loader workers inherit the initialised process group of their rank.
+    dist = torch.distributed
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def to_sample(

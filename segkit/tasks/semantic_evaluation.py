@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torchmetrics import MeanMetric
 
 from segkit.metrics import SegmentationScores
 
@@ -38,6 +39,10 @@ class SemanticEvaluation:
         )
         self.val_scores = SegmentationScores(num_classes, ignore_index, names)
         self.test_scores = SegmentationScores(num_classes, ignore_index, names)
+        # Sample-weighted mean over the whole split, summed across DDP ranks like the scores
+        # (Lightning's sync_dist would average the ranks' means, biased when shares differ).
+        self.val_loss = MeanMetric()
+        self.test_loss = MeanMetric()
 
     def setup(self, stage: str) -> None:
         if self.hparams.channels_last == "auto":
@@ -76,10 +81,10 @@ class SemanticEvaluation:
         return self.loss(logits.float(), mask)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "val", self.val_scores)
+        self._evaluate(batch, "val", self.val_scores, self.val_loss)
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "test", self.test_scores)
+        self._evaluate(batch, "test", self.test_scores, self.test_loss)
 
     def on_validation_epoch_end(self) -> None:
         self._log_scores("val", self.val_scores)
@@ -87,16 +92,16 @@ class SemanticEvaluation:
     def on_test_epoch_end(self) -> None:
         self._log_scores("test", self.test_scores)
 
-    def _evaluate(self, batch: dict[str, Any], stage: str, scores: SegmentationScores) -> None:
+    def _evaluate(
+        self,
+        batch: dict[str, Any],
+        stage: str,
+        scores: SegmentationScores,
+        mean_loss: MeanMetric,
+    ) -> None:
         logits = self(batch["image"])
-        loss = self._loss(logits, batch["mask"])
-        self.log(
-            f"{stage}/loss",
-            loss,
-            prog_bar=stage == "val",
-            sync_dist=True,
-            batch_size=batch["image"].shape[0],
-        )
+        mean_loss.update(self._loss(logits, batch["mask"]), weight=batch["image"].shape[0])
+        self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=stage == "val")
         scores.update(logits.argmax(1), batch["mask"])
 
     def _log_scores(self, stage: str, scores: SegmentationScores) -> None:
