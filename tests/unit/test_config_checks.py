@@ -24,6 +24,9 @@ def test_default_config_passes(compose_train):
         ("model=fcn", None),
         ("model=fcn model.net.num_classes=3", r"model.net.num_classes=3 differs"),
         ("data.task=instance", r"data.task=instance gives instance samples, which semantic"),
+        ("trainer=ddp_cpu trainer.sync_batchnorm=true", r"SyncBatchNorm runs on GPUs only"),
+        ("trainer=ddp_cpu trainer.num_nodes=0", r"trainer.num_nodes=0 is invalid"),
+        ("trainer=ddp trainer.num_nodes=2", None),
     ],
 )
 def test_bad_values_are_refused(compose_train, override, message):
