@@ -110,9 +110,9 @@ def test_two_torchrun_nodes_share_one_run_dir_and_end_with_equal_weights(tmp_pat
         torch.testing.assert_close(value, ranks[0]["state"][key], rtol=0, atol=0, msg=key)
 
 
-def test_two_srun_tasks_use_lightnings_slurm_environment(tmp_path):
-    # What `srun` gives the 2 tasks of a SLURM job step; Lightning wires DDP from it.
-    slurm = {
+def srun_environments(**extra: str) -> list[dict[str, str]]:
+    """What `srun` gives the 2 tasks of a SLURM job step (one node); Lightning wires DDP from it."""
+    job = {
         "SLURM_JOB_ID": "4242",
         "SLURM_JOB_NAME": "segkit",
         "SLURM_NTASKS": "2",
@@ -120,16 +120,50 @@ def test_two_srun_tasks_use_lightnings_slurm_environment(tmp_path):
         "SLURM_NODEID": "0",
         "SLURM_NODELIST": "localhost",
     }
-    envs = [
-        {**os.environ, **slurm, "SLURM_PROCID": str(r), "SLURM_LOCALID": str(r)} for r in (0, 1)
+    return [
+        {**os.environ, **job, **extra, "SLURM_PROCID": str(r), "SLURM_LOCALID": str(r)}
+        for r in (0, 1)
     ]
+
+
+def test_two_srun_tasks_use_lightnings_slurm_environment(tmp_path):
     command = [sys.executable, "-m", "segkit.train", *TINY_OVERRIDES, "trainer=ddp_cpu"]
-    outputs = run_processes([command, command], tmp_path, envs)
+    outputs = run_processes([command, command], tmp_path, srun_environments())
     assert "SLURM auto-requeueing enabled" in outputs[0]
     assert "MEMBER: 2/2" in outputs[1]
     (run_dir,) = (tmp_path / "outputs").iterdir()
     assert run_dir.name == "slurm-4242_unet_synthetic"
     only_files_of_rank_zero(run_dir)
+    assert math.isfinite(json.loads((run_dir / "metrics.json").read_text())["val/miou"])
+
+
+def test_slurm_preemption_saves_requeues_and_the_requeued_job_resumes(tmp_path):
+    # `scontrol` stand-in records the requeue Lightning asks for.
+    bin_dir, requeued = tmp_path / "bin", tmp_path / "scontrol.log"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {requeued}\n')
+    (bin_dir / "scontrol").chmod(0o755)
+    envs = srun_environments(PATH=f"{bin_dir}:{os.environ['PATH']}", PYTHONPATH=str(REPO))
+    work = tmp_path / "work"
+    work.mkdir()
+    command = [
+        *(sys.executable, "-m", "segkit.train", *TINY_OVERRIDES, "trainer=ddp_cpu"),
+        *("data.train_size=16", "trainer.max_epochs=2", "trainer.limit_train_batches=1.0"),
+        "+callbacks.preempt._target_=tests.integration.preempt.PreemptAtStep",
+        "+callbacks.preempt.step=3",
+    ]
+    procs = [subprocess.Popen(command, cwd=work, env=e) for e in envs]
+    assert [p.wait(timeout=600) for p in procs] == [143, 143]  # killed at step 3 of 4
+    assert requeued.read_text().split() == ["requeue", "4242"]
+    (run_dir,) = (work / "outputs").iterdir()
+    saved = torch.load(run_dir / "hpc_ckpt_1.ckpt", weights_only=True)
+    assert saved["global_step"] == 3
+
+    # SLURM restarts the same job: same command, same environment, same run dir.
+    outputs = run_processes([command, command], work, envs)
+    assert f"Restoring states from the checkpoint path at {run_dir}/hpc_ckpt_1.ckpt" in outputs[0]
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 4  # 2 epochs x 2 steps, as without the preemption
     assert math.isfinite(json.loads((run_dir / "metrics.json").read_text())["val/miou"])
 
 
