@@ -37,12 +37,13 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Side-by-side CPU speed of precision / memory-format choices (experiments/precision/).
+# Side-by-side CPU measurements: precision / memory format, data loading, Mask R-CNN, DDP scaling.
 bench: install
 	$(BIN)/python experiments/precision/bench_precision.py
 	$(BIN)/python experiments/precision/default_vs_fp32.py
 	$(BIN)/python experiments/data_loading/throughput.py
 	$(BIN)/python experiments/instance/speed.py
+	$(BIN)/python experiments/scaling/ddp_cpu.py
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache
