@@ -3,6 +3,7 @@ tasks, a multirun of DDP jobs and the SLURM launcher's sbatch script."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -60,6 +61,9 @@ def test_two_processes_evaluate_exactly_like_one(tmp_path):
     assert proc.stdout.count("segkit: training finished") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["two"]  # no other rank's outputs/
     only_files_of_rank_zero(two)
+    with open(two / "csv" / "metrics.csv") as f:  # logged by rank 0 only, once per evaluation:
+        rows = [row for row in csv.DictReader(f) if row.get("val/miou")]
+    assert len(rows) == 2  # the epoch's validation and the final one of the best checkpoint
     best = two / "checkpoints" / "best.ckpt"
     assert any(k.startswith("net.") for k in torch.load(best, weights_only=True)["state_dict"])
 
