@@ -43,6 +43,9 @@ class SemanticEvaluation:
         # (Lightning's sync_dist would average the ranks' means, biased when shares differ).
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
+        #: `segkit.inference.InferenceOptions` for val/test (sliding windows, TTA); None: one
+        #: forward pass. Set by `segkit.eval`; not a hyperparameter.
+        self.inference = None
 
     def setup(self, stage: str) -> None:
         if self.hparams.channels_last == "auto":
@@ -80,11 +83,19 @@ class SemanticEvaluation:
         # fp32 logits: softmax/log terms of the losses lose accuracy in bf16/fp16.
         return self.loss(logits.float(), mask)
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "val", self.val_scores, self.val_loss)
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self._evaluate(batch, "val", self.val_scores, self.val_loss)
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "test", self.test_scores, self.test_loss)
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self._evaluate(batch, "test", self.test_scores, self.test_loss)
+
+    def predict_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits [B,C,H,W] as `inference` asks (log mean softmax under TTA)."""
+        if self.inference is None:
+            return self(images)
+        from segkit.inference import predict_scores
+
+        return predict_scores(self, images, self.inference)
 
     def on_validation_epoch_end(self) -> None:
         self._log_scores("val", self.val_scores)
@@ -98,11 +109,14 @@ class SemanticEvaluation:
         stage: str,
         scores: SegmentationScores,
         mean_loss: MeanMetric,
-    ) -> None:
-        logits = self(batch["image"])
+    ) -> torch.Tensor:
+        """Update the split's scores and loss with a batch; its predicted classes [B,H,W]."""
+        logits = self.predict_logits(batch["image"])
         mean_loss.update(self._loss(logits, batch["mask"]), weight=batch["image"].shape[0])
         self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=stage == "val")
-        scores.update(logits.argmax(1), batch["mask"])
+        predicted = logits.argmax(1)
+        scores.update(predicted, batch["mask"])
+        return predicted
 
     def _log_scores(self, stage: str, scores: SegmentationScores) -> None:
         # compute() already sums the confusion matrix across ranks: every rank logs the same.

@@ -1,0 +1,119 @@
+"""Reading segkit checkpoints safely and rebuilding their model from the checkpoint alone.
+
+A segkit checkpoint is Lightning's, plus the resolved run config under
+`segkit.utils.run_outputs.CONFIG_KEY`, all in plain containers: it loads with
+``torch.load(weights_only=True)``, which never runs code from the file. A file that needs more
+(pickled callables or classes) is refused rather than unpickled.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from segkit.utils.run_outputs import CONFIG_KEY
+
+#: Network config keys that name weights to download or read from caches: a rebuilt network
+#: gets its weights from the checkpoint, so they are cleared.
+WEIGHT_KEYS = ("encoder_weights", "weights", "weights_backbone")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: unreadable, unsafe, not segkit's, or not matching."""
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint at `path` as plain containers and tensors (on CPU).
+
+    Raises CheckpointError naming the file: missing, unreadable, holding pickled objects
+    (refused, never unpickled), or without segkit's config and weights."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{path}: refused: it holds pickled Python objects, which could run code when "
+            f"loaded ({first}). segkit loads checkpoints with weights_only=True only; re-save "
+            "it with plain containers (dicts, lists, numbers, strings, tensors)"
+        ) from err
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({err})") from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or CONFIG_KEY not in ckpt:
+        raise CheckpointError(
+            f"{path}: not a segkit checkpoint: expected 'state_dict' and '{CONFIG_KEY}' "
+            "(written by python -m segkit.train)"
+        )
+    return ckpt
+
+
+def checkpoint_config(ckpt: dict[str, Any]) -> DictConfig:
+    """The resolved run config stored in a checkpoint."""
+    return OmegaConf.create(ckpt[CONFIG_KEY])
+
+
+def model_kind(cfg: DictConfig) -> str:
+    """"semantic", "adversarial" or "instance": the task family of a run config."""
+    target = str(cfg.model.get("_target_", ""))
+    if target.endswith("InstanceSegmentation"):
+        return "instance"
+    return "adversarial" if target.endswith("AdversarialSegmentation") else "semantic"
+
+
+def build_task(ckpt: dict[str, Any], path: str | Path = "checkpoint"):
+    """The LightningModule of a checkpoint, with its weights, in eval mode, on CPU.
+
+    Only the checkpoint is read: the network is built from its stored config with the
+    pretrained-weight keys cleared (`WEIGHT_KEYS`), so nothing is downloaded or read from
+    caches; then every tensor of ``state_dict`` is loaded strictly."""
+    from hydra.utils import instantiate
+
+    from segkit.config_checks import net_config_key
+    from segkit.train import task_config
+
+    cfg = checkpoint_config(ckpt)
+    model_cfg = task_config(cfg.model)
+    for key in WEIGHT_KEYS:
+        net = model_cfg[net_config_key(model_cfg)]
+        if key in net:
+            net[key] = None
+    task = instantiate(
+        model_cfg,
+        _convert_="all",
+        loss=instantiate(cfg.loss, _convert_="all") if cfg.get("loss") else None,
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+    )
+    try:
+        task.load_state_dict(ckpt["state_dict"], strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not fit the stored model: {err}") from err
+    return task.eval()
+
+
+def check_classes(cfg: DictConfig, data_cfg: DictConfig, path: str | Path) -> None:
+    """CheckpointError unless the data gives the samples and classes the model was trained on."""
+    kind = model_kind(cfg)
+    data_task = data_cfg.get("task", "semantic")
+    if (kind == "instance") != (data_task == "instance"):
+        raise CheckpointError(
+            f"{path}: a {kind} model cannot be evaluated on {data_task} samples "
+            f"(data {data_cfg.get('_target_', '?').rsplit('.', 1)[-1]}, task={data_task})"
+        )
+    trained = cfg.data.get("num_classes")
+    given = data_cfg.get("num_classes")
+    if kind == "instance":
+        trained = cfg.data.get("instance_num_classes", trained)
+        given = data_cfg.get("instance_num_classes", given)
+    if trained != given:
+        raise CheckpointError(
+            f"{path}: the model predicts {trained} classes ({list(cfg.data.get('class_names', []))}) "
+            f"but the data has {given}"
+        )
