@@ -60,7 +60,7 @@ def checkpoint_config(ckpt: dict[str, Any]) -> DictConfig:
 
 
 def model_kind(cfg: DictConfig) -> str:
-    """"semantic", "adversarial" or "instance": the task family of a run config."""
+    """ "semantic", "adversarial" or "instance": the task family of a run config."""
     target = str(cfg.model.get("_target_", ""))
     if target.endswith("InstanceSegmentation"):
         return "instance"

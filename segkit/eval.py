@@ -68,7 +68,9 @@ def _official_export(data_cfg: DictConfig, directory: Path):
     from segkit import cityscapes_official
 
     if not str(data_cfg.get("_target_", "")).endswith("CityscapesDataModule"):
-        raise CheckpointError("evaluator=cityscapes_official needs Cityscapes data (data=cityscapes)")
+        raise CheckpointError(
+            "evaluator=cityscapes_official needs Cityscapes data (data=cityscapes)"
+        )
 
     class OfficialExport(L.Callback):
         def __init__(self) -> None:

@@ -68,7 +68,9 @@ def _starts(size: int, window: int, stride: int) -> list[int]:
     return starts
 
 
-def predict_scores(forward: Forward, images: torch.Tensor, options: InferenceOptions) -> torch.Tensor:
+def predict_scores(
+    forward: Forward, images: torch.Tensor, options: InferenceOptions
+) -> torch.Tensor:
     """Logits [B,K,H,W] of `images` [B,C,H,W]. With flip or several scales: the log of the
     mean softmax, so argmax, softmax and cross-entropy read them like logits."""
 
