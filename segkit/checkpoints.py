@@ -114,6 +114,6 @@ def check_classes(cfg: DictConfig, data_cfg: DictConfig, path: str | Path) -> No
         given = data_cfg.get("instance_num_classes", given)
     if trained != given:
         raise CheckpointError(
-            f"{path}: the model predicts {trained} classes ({list(cfg.data.get('class_names', []))}) "
-            f"but the data has {given}"
+            f"{path}: the model predicts {trained} classes "
+            f"({list(cfg.data.get('class_names', []))}) but the data has {given}"
         )
