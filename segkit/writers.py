@@ -1,0 +1,107 @@
+"""Files `segkit.predict` writes: semantic maps in several formats, instance detections as
+COCO results and overlays."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def palette_array(palette: Sequence[Sequence[int]] | None, num: int = 256) -> np.ndarray:
+    """uint8 [256,3] colours: the dataset palette, then a fixed pseudo-random fill."""
+    colours = np.random.default_rng(0).integers(0, 256, size=(num, 3), dtype=np.uint8)
+    if palette:
+        colours[: len(palette)] = np.asarray(palette, dtype=np.uint8)
+    return colours
+
+
+def blend(rgb: np.ndarray, colours: np.ndarray, alpha: float) -> np.ndarray:
+    mixed = (1 - alpha) * rgb.astype(np.float32) + alpha * colours.astype(np.float32)
+    return mixed.round().astype(np.uint8)
+
+
+class SemanticWriter:
+    """Writes class maps [H,W] (uint8) as ``index``, ``color``, ``overlay`` or ``cityscapes``."""
+
+    def __init__(self, out: Path, fmt: str, palette, alpha: float = 0.5) -> None:
+        self.out, self.fmt, self.alpha = Path(out), fmt, alpha
+        self.colours = palette_array(palette)
+        if fmt == "cityscapes":
+            from segkit.cityscapes_official import LabelIdWriter
+
+            self.label_ids = LabelIdWriter(self.out)
+
+    def write(self, relative: Path, classes: np.ndarray, rgb: np.ndarray) -> Path:
+        if self.fmt == "cityscapes":
+            return self.label_ids.write(relative.stem.removesuffix("_leftImg8bit"), classes)
+        path = self.out / relative.with_suffix(".png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if self.fmt == "index":
+            Image.fromarray(classes).save(path)
+        elif self.fmt == "color":
+            image = Image.fromarray(classes, mode="P")
+            image.putpalette(self.colours.reshape(-1).tolist())
+            image.save(path)
+        else:  # overlay
+            Image.fromarray(blend(rgb, self.colours[classes], self.alpha)).save(path)
+        return path
+
+
+class InstanceWriter:
+    """Collects detections (``boxes`` xyxy, ``labels`` 1..K, ``scores``, bool ``masks``
+    [N,H,W]) as COCO results and writes one overlay PNG per image."""
+
+    def __init__(self, out: Path, names: Sequence[str], category_ids=None, alpha=0.5) -> None:
+        self.out, self.alpha = Path(out), alpha
+        self.category_ids = list(category_ids or range(1, len(names) + 1))
+        self.names = list(names)
+        self.colours = palette_array(None)
+        self.results: list[dict] = []
+        self.images: list[dict] = []
+        self.written: list[Path] = []
+
+    def add(self, image_id: int, relative: Path, rgb: np.ndarray, detections: dict) -> None:
+        from segkit.data.coco_format import encode_rle
+        from segkit.tasks.instance_export import xywh
+
+        height, width = rgb.shape[:2]
+        self.images.append(
+            {"id": image_id, "file_name": str(relative), "height": height, "width": width}
+        )
+        canvas = rgb.copy()
+        masks = detections["masks"].bool()
+        for box, label, score, mask in zip(
+            xywh(detections["boxes"]),
+            detections["labels"].tolist(),
+            detections["scores"].tolist(),
+            masks,
+            strict=True,
+        ):
+            self.results.append(
+                {
+                    "image_id": image_id,
+                    "category_id": self.category_ids[label - 1],
+                    "bbox": box,
+                    "score": float(score),
+                    "segmentation": encode_rle(mask.numpy()),
+                }
+            )
+            on = mask.numpy()
+            canvas[on] = blend(canvas[on], self.colours[label][None], self.alpha)
+        path = self.out / relative.with_suffix(".png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(canvas).save(path)
+        self.written.append(path)
+
+    def finish(self) -> list[Path]:
+        results, images = self.out / "coco_results.json", self.out / "coco_images.json"
+        results.write_text(json.dumps(self.results))
+        categories = [
+            {"id": i, "name": n} for i, n in zip(self.category_ids, self.names, strict=True)
+        ]
+        images.write_text(json.dumps({"images": self.images, "categories": categories}))
+        return [*self.written, results, images]
