@@ -87,7 +87,10 @@ def _official_export(data_cfg: DictConfig, directory: Path):
         def evaluate(self, root: str, split: str) -> dict[str, float]:
             official = cityscapes_official.evaluate(directory, Path(root), split, self.names)
             scores = {"official/miou": official["miou"]}
-            scores.update({f"official/iou/{k}": v for k, v in official["iou"].items()})
+            # Class names as in segkit's own keys (val/iou/traffic_light).
+            scores.update(
+                {f"official/iou/{k.replace(' ', '_')}": v for k, v in official["iou"].items()}
+            )
             return scores
 
     return OfficialExport()
