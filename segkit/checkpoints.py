@@ -104,7 +104,8 @@ def check_classes(cfg: DictConfig, data_cfg: DictConfig, path: str | Path) -> No
     data_task = data_cfg.get("task", "semantic")
     if (kind == "instance") != (data_task == "instance"):
         raise CheckpointError(
-            f"{path}: a {kind} model cannot be evaluated on {data_task} samples "
+            f"{path}: {'an' if kind[0] in 'aeiou' else 'a'} {kind} model cannot be evaluated "
+            f"on {data_task} samples "
             f"(data {data_cfg.get('_target_', '?').rsplit('.', 1)[-1]}, task={data_task})"
         )
     trained = cfg.data.get("num_classes")

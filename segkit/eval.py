@@ -45,7 +45,7 @@ def evaluate(cfg: DictConfig, chosen_data: str | None) -> dict[str, float]:
     if cfg.evaluator == "cityscapes_official":
         callbacks.append(_official_export(data_cfg, out / "pred_labelIds"))
     datamodule = instantiate(data_cfg, _convert_="all")
-    trainer = inference_trainer(cfg.device, cfg.precision)
+    trainer = inference_trainer(cfg.device, cfg.precision, out)
     trainer.callbacks.extend(callbacks)
     run = trainer.validate if cfg.split == "val" else trainer.test
     metrics: dict[str, float] = {}

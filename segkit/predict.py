@@ -56,7 +56,10 @@ def predict(cfg: DictConfig) -> list[Path]:
     kind = model_kind(ckpt_cfg)
     formats = INSTANCE_FORMATS if kind == "instance" else SEMANTIC_FORMATS
     if cfg.format not in formats:
-        raise CheckpointError(f"format={cfg.format}: a {kind} model writes {' | '.join(formats)}")
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise CheckpointError(
+            f"format={cfg.format}: {article} {kind} model writes {' | '.join(formats)}"
+        )
     source, out = Path(cfg.input), Path(cfg.output)
     images = find_images(source)
     root = source if source.is_dir() else source.parent

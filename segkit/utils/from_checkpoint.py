@@ -43,8 +43,9 @@ def load_task_for_data(
     return task, ckpt_cfg, data
 
 
-def inference_trainer(device: str, precision: str):
-    """A one-device Trainer without loggers or checkpoints."""
+def inference_trainer(device: str, precision: str, root_dir: Path):
+    """A one-device Trainer without loggers or checkpoints; files a task writes (e.g. the
+    instance task's ``predictions/``) go under `root_dir`."""
     import lightning as L
 
     from segkit.utils.precision import resolve_precision
@@ -59,6 +60,7 @@ def inference_trainer(device: str, precision: str):
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
+        default_root_dir=str(root_dir),
     )
 
 

@@ -162,3 +162,37 @@ def test_official_cityscapes_evaluation_equals_segkits_miou(cityscapes_root, tmp
     assert len(written) == 4
     label_ids = np.unique(np.concatenate([np.unique(np.asarray(Image.open(p))) for p in written]))
     assert set(label_ids.tolist()) <= {lb.id for lb in TRAIN_LABELS}
+
+
+def test_instance_checkpoint_evaluates_and_predicts_coco_results(tmp_path):
+    from tests.integration.test_instance_train import TINY_MASKRCNN
+
+    run_dir = tmp_path / "run"
+    data = ["data.image_size=64", "data.train_size=4", "data.val_size=2", "data.test_size=2"]
+    run_train(*TINY_MASKRCNN, *data, f"hydra.run.dir={run_dir}")
+    ckpt = run_dir / "checkpoints" / "best.ckpt"
+    run_module("segkit.eval", f"ckpt_path={ckpt}")
+    trained = json.loads((run_dir / "metrics.json").read_text())
+    evaluated = json.loads((run_dir / "eval" / "val" / "metrics.json").read_text())
+    for key in ("val/mask_map", "val/bbox_map", "val/mask_map_50"):
+        assert evaluated[key] == pytest.approx(trained[key], abs=1e-6), key
+
+    sizes = write_images(tmp_path / "images")
+    out = tmp_path / "out"
+    run_module(
+        "segkit.predict", f"ckpt_path={ckpt}", f"input={tmp_path / 'images'}",
+        f"output={out}", "format=coco", "score_threshold=0.0",
+    )  # fmt: skip
+    listing = json.loads((out / "coco_images.json").read_text())
+    assert sorted(i["file_name"] for i in listing["images"]) == sorted(sizes)
+    assert [c["name"] for c in listing["categories"]] == ["disc", "triangle", "ring", "cross"]
+    ids = {i["id"]: (i["height"], i["width"]) for i in listing["images"]}
+    for result in json.loads((out / "coco_results.json").read_text()):
+        assert result["image_id"] in ids and 1 <= result["category_id"] <= 4
+        assert list(result["segmentation"]["size"]) == list(ids[result["image_id"]])
+    for name, (h, w) in sizes.items():
+        assert Image.open(out / Path(name).with_suffix(".png")).size == (w, h)
+    proc = run_module("segkit.predict", f"ckpt_path={ckpt}", f"input={tmp_path}", f"output={out}",
+                      "format=color", check=False)  # fmt: skip
+    assert proc.returncode == 2 and "a instance model" not in proc.stderr
+    assert "format=color: an instance model writes coco" in proc.stderr
