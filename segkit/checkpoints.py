@@ -1,7 +1,7 @@
 """Reading segkit checkpoints safely and rebuilding their model from the checkpoint alone.
 
 A segkit checkpoint is Lightning's, plus the resolved run config under
-`segkit.utils.run_outputs.CONFIG_KEY`, all in plain containers: it loads with
+`CONFIG_KEY`, all in plain containers: it loads with
 ``torch.load(weights_only=True)``, which never runs code from the file. A file that needs more
 (pickled callables or classes) is refused rather than unpickled.
 """
@@ -13,10 +13,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
-from segkit.utils.run_outputs import CONFIG_KEY
+#: Key under which a checkpoint carries the resolved run config (to rebuild the model from the
+#: checkpoint alone: ``hydra.utils.instantiate(ckpt[CONFIG_KEY]["model"]["net"])``).
+CONFIG_KEY = "segkit_config"
 
 #: Network config keys that name weights to download or read from caches: a rebuilt network
 #: gets its weights from the checkpoint, so they are cleared.
@@ -32,6 +33,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
     Raises CheckpointError naming the file: missing, unreadable, holding pickled objects
     (refused, never unpickled), or without segkit's config and weights."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")

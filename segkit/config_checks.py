@@ -106,3 +106,17 @@ def _positive_int(node: DictConfig, prefix: str, key: str) -> None:
     value = node.get(key)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ConfigError(f"{prefix}.{key}={value!r} is invalid: expected a positive integer")
+
+
+def check_required(cfg: DictConfig, *keys: str) -> None:
+    """ConfigError naming the first of `keys` left at ``???`` (before anything heavy runs)."""
+    for key in keys:
+        if OmegaConf.is_missing(cfg, key):
+            raise ConfigError(f"{key}=... is required (e.g. {key}={_EXAMPLES.get(key, 'VALUE')})")
+
+
+_EXAMPLES = {
+    "ckpt_path": "outputs/<date>/<run>/checkpoints/best.ckpt",
+    "input": "IMAGE_OR_DIR",
+    "output": "DIR",
+}

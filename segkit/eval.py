@@ -16,6 +16,7 @@ import hydra
 from omegaconf import DictConfig
 
 from segkit.checkpoints import CheckpointError
+from segkit.config_checks import ConfigError, check_required
 from segkit.train import CONF_DIR
 
 EVALUATORS = ("segkit", "cityscapes_official")
@@ -101,8 +102,9 @@ def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     try:
+        check_required(cfg, "ckpt_path")
         evaluate(cfg, HydraConfig.get().runtime.choices.get("data"))
-    except (CheckpointError, FileNotFoundError) as err:
+    except (ConfigError, CheckpointError, FileNotFoundError) as err:
         print(f"segkit: {err}", file=sys.stderr)
         sys.exit(2)
 

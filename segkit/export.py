@@ -14,6 +14,7 @@ import hydra
 from omegaconf import DictConfig
 
 from segkit.checkpoints import CheckpointError
+from segkit.config_checks import ConfigError, check_required
 from segkit.train import CONF_DIR
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -112,8 +113,9 @@ def export(cfg: DictConfig) -> Path:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="export")
 def main(cfg: DictConfig) -> None:
     try:
+        check_required(cfg, "ckpt_path")
         export(cfg)
-    except CheckpointError as err:
+    except (ConfigError, CheckpointError) as err:
         print(f"segkit: {err}", file=sys.stderr)
         sys.exit(2)
 

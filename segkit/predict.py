@@ -17,6 +17,7 @@ import hydra
 from omegaconf import DictConfig
 
 from segkit.checkpoints import CheckpointError, model_kind
+from segkit.config_checks import ConfigError, check_required
 from segkit.train import CONF_DIR
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -168,8 +169,9 @@ def _predict_instances(task, ckpt_cfg, cfg, images, root, out) -> list[Path]:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
 def main(cfg: DictConfig) -> None:
     try:
+        check_required(cfg, "ckpt_path", "input", "output")
         written = predict(cfg)
-    except CheckpointError as err:
+    except (ConfigError, CheckpointError) as err:
         print(f"segkit: {err}", file=sys.stderr)
         sys.exit(2)
     print(f"segkit: wrote {len(written)} files to {cfg.output}")

@@ -11,9 +11,7 @@ from typing import Any
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-#: Key under which a checkpoint carries the resolved run config (to rebuild the model from the
-#: checkpoint alone: ``hydra.utils.instantiate(ckpt[CONFIG_KEY]["model"]["net"])``).
-CONFIG_KEY = "segkit_config"
+from segkit.checkpoints import CONFIG_KEY
 
 
 class ConfigInCheckpoint(L.Callback):
