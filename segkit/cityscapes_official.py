@@ -56,7 +56,13 @@ def evaluate(prediction_dir: Path, root: Path, split: str, names: list[str]) -> 
     """The official evaluator on the predictions of `names` against ``root/gtFine/<split>``.
 
     Returns ``{"miou": averageScoreClasses, "iou": {class: IoU}}`` over the 19 classes."""
-    from cityscapesscripts.evaluation import evalPixelLevelSemanticLabeling as official
+    try:
+        from cityscapesscripts.evaluation import evalPixelLevelSemanticLabeling as official
+    except ImportError as err:
+        raise ImportError(
+            "evaluator=cityscapes_official needs cityscapesscripts: "
+            "pip install 'segkit[cityscapes]'"
+        ) from err
 
     official.np = _numpy_with_in1d()
     args = official.args

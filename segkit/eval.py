@@ -104,7 +104,7 @@ def main(cfg: DictConfig) -> None:
     try:
         check_required(cfg, "ckpt_path")
         evaluate(cfg, HydraConfig.get().runtime.choices.get("data"))
-    except (ConfigError, CheckpointError, FileNotFoundError) as err:
+    except (ConfigError, CheckpointError, FileNotFoundError, ImportError) as err:
         print(f"segkit: {err}", file=sys.stderr)
         sys.exit(2)
 
