@@ -24,6 +24,10 @@ EVALUATORS = ("segkit", "cityscapes_official")
 
 def evaluate(cfg: DictConfig, chosen_data: str | None) -> dict[str, float]:
     """Metrics of the checkpoint on the split; written to ``<output_dir>/metrics.json``."""
+    if cfg.split not in ("val", "test"):
+        raise CheckpointError(f"split={cfg.split}: expected val or test")
+    if cfg.evaluator not in EVALUATORS:
+        raise CheckpointError(f"evaluator={cfg.evaluator}: expected one of {EVALUATORS}")
     from hydra.utils import instantiate
 
     from segkit.inference import InferenceOptions
@@ -34,10 +38,6 @@ def evaluate(cfg: DictConfig, chosen_data: str | None) -> dict[str, float]:
     )
     from segkit.utils.run_outputs import write_metrics
 
-    if cfg.split not in ("val", "test"):
-        raise CheckpointError(f"split={cfg.split}: expected val or test")
-    if cfg.evaluator not in EVALUATORS:
-        raise CheckpointError(f"evaluator={cfg.evaluator}: expected one of {EVALUATORS}")
     task, _, data_cfg = load_task_for_data(cfg.ckpt_path, cfg, chosen_data)
     if hasattr(task, "inference"):  # semantic and adversarial tasks
         task.inference = InferenceOptions(**cfg.inference)
