@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from segkit.tasks.instance_export import coco_categories, coco_results
+
 
 def palette_array(palette: Sequence[Sequence[int]] | None, num: int = 256) -> np.ndarray:
     """uint8 [256,3] colours: the dataset palette, then a fixed pseudo-random fill."""
@@ -65,32 +67,14 @@ class InstanceWriter:
         self.written: list[Path] = []
 
     def add(self, image_id: int, relative: Path, rgb: np.ndarray, detections: dict) -> None:
-        from segkit.data.coco_format import encode_rle
-        from segkit.tasks.instance_export import xywh
-
         height, width = rgb.shape[:2]
         self.images.append(
             {"id": image_id, "file_name": str(relative), "height": height, "width": width}
         )
+        self.results += coco_results(image_id, detections, self.category_ids)
         canvas = rgb.copy()
-        masks = detections["masks"].bool()
-        for box, label, score, mask in zip(
-            xywh(detections["boxes"]),
-            detections["labels"].tolist(),
-            detections["scores"].tolist(),
-            masks,
-            strict=True,
-        ):
-            self.results.append(
-                {
-                    "image_id": image_id,
-                    "category_id": self.category_ids[label - 1],
-                    "bbox": box,
-                    "score": float(score),
-                    "segmentation": encode_rle(mask.numpy()),
-                }
-            )
-            on = mask.numpy()
+        for label, mask in zip(detections["labels"].tolist(), detections["masks"], strict=True):
+            on = mask.bool().numpy()
             canvas[on] = blend(canvas[on], self.colours[label][None], self.alpha)
         path = self.out / relative.with_suffix(".png")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,8 +84,6 @@ class InstanceWriter:
     def finish(self) -> list[Path]:
         results, images = self.out / "coco_results.json", self.out / "coco_images.json"
         results.write_text(json.dumps(self.results))
-        categories = [
-            {"id": i, "name": n} for i, n in zip(self.category_ids, self.names, strict=True)
-        ]
+        categories = coco_categories(self.names, self.category_ids)
         images.write_text(json.dumps({"images": self.images, "categories": categories}))
         return [*self.written, results, images]

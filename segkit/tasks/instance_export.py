@@ -28,6 +28,34 @@ def xywh(boxes: torch.Tensor) -> list[list[float]]:
     return out.tolist()
 
 
+def coco_categories(names: Sequence[str], category_ids: Sequence[int]) -> list[dict]:
+    """COCO ``categories``: label k (1..K) is ``names[k - 1]`` with id ``category_ids[k - 1]``."""
+    return [{"id": int(c), "name": n} for c, n in zip(category_ids, names, strict=True)]
+
+
+def coco_results(
+    image_id: int, pred: dict[str, torch.Tensor], category_ids: Sequence[int]
+) -> list[dict]:
+    """COCO results entries of one image's detections (``boxes`` xyxy, ``labels`` 1..K,
+    ``scores``, bool ``masks`` [K,H,W] as RLE)."""
+    return [
+        {
+            "image_id": image_id,
+            "category_id": category_ids[label - 1],
+            "bbox": box,
+            "score": float(score),
+            "segmentation": encode_rle(mask.cpu().numpy()),
+        }
+        for box, label, score, mask in zip(
+            xywh(pred["boxes"]),
+            pred["labels"].tolist(),
+            pred["scores"].tolist(),
+            pred["masks"],
+            strict=True,
+        )
+    ]
+
+
 class CocoRecorder:
     """Collects predictions and ground truth of an epoch as COCO JSON documents.
 
@@ -40,10 +68,7 @@ class CocoRecorder:
         self, category_names: Sequence[str], category_ids: Sequence[int] | None = None
     ) -> None:
         self.category_ids = list(category_ids or range(1, len(category_names) + 1))
-        self.categories = [
-            {"id": int(c), "name": n}
-            for c, n in zip(self.category_ids, category_names, strict=True)
-        ]
+        self.categories = coco_categories(category_names, self.category_ids)
         self.reset()
 
     def reset(self) -> None:
@@ -71,22 +96,7 @@ class CocoRecorder:
                     "iscrowd": 0,
                 }
             )
-        for box, label, score, mask in zip(
-            xywh(pred["boxes"]),
-            pred["labels"].tolist(),
-            pred["scores"].tolist(),
-            pred["masks"],
-            strict=True,
-        ):
-            self.results.append(
-                {
-                    "image_id": image_id,
-                    "category_id": self.category_ids[label - 1],
-                    "bbox": box,
-                    "score": float(score),
-                    "segmentation": encode_rle(mask.cpu().numpy()),
-                }
-            )
+        self.results += coco_results(image_id, pred, self.category_ids)
 
     def write(self, directory: Path, stage: str) -> tuple[Path, Path]:
         """Write ``<stage>_coco_results.json`` and ``<stage>_coco_gt.json``; return both."""
