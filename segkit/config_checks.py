@@ -85,6 +85,22 @@ def check_train_config(cfg: DictConfig) -> None:
             "for adversarial models (manual optimization); set model.gradient_clip_val instead"
         )
     check_trainer_config(cfg.trainer)
+    check_logger_config(cfg.get("logger") or {})
+
+
+def check_logger_config(logger: DictConfig) -> None:
+    """Raise `ConfigError` for a W&B mode or log_model value wandb would reject mid-run."""
+    from segkit.tracking.wandb_mode import MODES
+
+    wandb = logger.get("wandb") or {}
+    if "mode" in wandb and wandb.mode not in MODES:
+        raise ConfigError(
+            f"logger.wandb.mode={wandb.mode!r} is invalid: expected one of {', '.join(MODES)}"
+        )
+    if wandb.get("log_model") not in (None, True, False, "all"):
+        raise ConfigError(
+            f"logger.wandb.log_model={wandb.log_model!r} is invalid: expected false, true or all"
+        )
 
 
 def check_trainer_config(trainer: DictConfig) -> None:

@@ -41,8 +41,9 @@ class SegmentationScores(MulticlassConfusionMatrix):
 
     ``update(preds, target)``: preds int64 [B,H,W] class indices (or logits [B,C,H,W]),
     target int64 [B,H,W]. ``compute()`` returns flat float keys: ``miou``, ``acc`` and
-    ``iou/<class name>``, ready to be logged under a stage prefix. The state is the confusion
-    matrix itself, so DDP sync sums it across ranks.
+    ``iou/<class name>``, ready to be logged under a stage prefix, and keeps the confusion
+    matrix it scored in ``confusion`` (int64 [C,C] on the CPU, rows: target) for dashboards.
+    The state is the confusion matrix itself, so DDP sync sums it across ranks.
     """
 
     def __init__(self, num_classes: int, ignore_index: int, class_names: Sequence[str]) -> None:
@@ -52,6 +53,8 @@ class SegmentationScores(MulticlassConfusionMatrix):
             )
         super().__init__(num_classes, ignore_index=ignore_index, validate_args=False)
         self.keys = [f"iou/{metric_safe_name(n)}" for n in class_names]
+        self.class_names = list(class_names)
+        self.confusion: torch.Tensor | None = None
 
     def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
         if preds.ndim == target.ndim + 1:
@@ -59,7 +62,9 @@ class SegmentationScores(MulticlassConfusionMatrix):
         super().update(preds, target)
 
     def compute(self) -> dict[str, torch.Tensor]:
-        scores = scores_from_confusion(super().compute())
+        confusion = super().compute()
+        self.confusion = confusion.detach().cpu()
+        scores = scores_from_confusion(confusion)
         out = {"miou": scores["miou"].float(), "acc": scores["acc"].float()}
         out.update({k: v.float() for k, v in zip(self.keys, scores["iou"], strict=True)})
         return out

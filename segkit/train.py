@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from segkit.config_checks import ConfigError, check_train_config, net_config_key
 from segkit.launch import LaunchError, distributed_job, is_rank_zero, prepare_argv
+from segkit.tracking import resolvers  # noqa: F401  (sweep and W&B name resolvers)
 
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 
@@ -38,11 +39,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import instantiate
 
+    from segkit.tracking.wandb_logger import finish_wandb, run_id_to_use
     from segkit.utils.class_weights import fill_auto_class_weights
     from segkit.utils.precision import resolve_precision
     from segkit.utils.run_outputs import ConfigInCheckpoint, write_resolved_config
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    wandb_cfg = _wandb_logger_config(cfg)
+    if wandb_cfg is not None:  # before the config is saved: checkpoints keep the run id
+        wandb_cfg.id = run_id_to_use(wandb_cfg.get("id"), cfg.get("ckpt_path"))
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data, _convert_="all")
     fill_auto_class_weights(cfg, datamodule)  # before the config is saved: it keeps the numbers
@@ -63,16 +68,37 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
     prepare_net(task.net, cfg)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    callbacks.append(ConfigInCheckpoint(OmegaConf.to_container(cfg, resolve=True)))
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    callbacks.append(ConfigInCheckpoint(resolved))
+    loggers = [
+        # W&B shows the resolved config (passed as is: instantiate would build its _target_s).
+        instantiate(c, _partial_=True)(run_config=resolved)
+        if c.get("_target_") == WANDB_LOGGER_TARGET
+        else instantiate(c)
+        for c in (cfg.get("logger") or {}).values()
+    ]
     precision = resolve_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))
     trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, precision=precision
     )
 
     # DDP processes Lightning starts run this job, in this run dir (segkit/launch.py).
-    with distributed_job(HydraConfig.get().overrides.task, str(run_dir)):
-        return fit_and_evaluate(trainer, task, datamodule, cfg, run_dir)
+    try:
+        with distributed_job(HydraConfig.get().overrides.task, str(run_dir)):
+            return fit_and_evaluate(trainer, task, datamodule, cfg, run_dir)
+    finally:
+        finish_wandb(loggers)  # a multirun's next job starts its own W&B run
+
+
+WANDB_LOGGER_TARGET = "segkit.tracking.wandb_logger.wandb_logger"
+
+
+def _wandb_logger_config(cfg: DictConfig) -> DictConfig | None:
+    """The ``logger.*`` entry that builds the W&B logger, if the run has one."""
+    for node in (cfg.get("logger") or {}).values():
+        if node.get("_target_") == WANDB_LOGGER_TARGET:
+            return node
+    return None
 
 
 def fit_and_evaluate(trainer, task, datamodule, cfg: DictConfig, run_dir: Path) -> dict[str, float]:
@@ -165,8 +191,20 @@ def _one_line(err: Exception) -> str:
     return str(err)
 
 
+def check_sweeper_installed(argv: list[str]) -> None:
+    """LaunchError when ``hparams_search=optuna`` is asked for without its Hydra plugin (Hydra
+    itself would only say it cannot find ``hydra/sweeper=optuna``)."""
+    from importlib.util import find_spec
+
+    if "hparams_search=optuna" in argv and find_spec("hydra_plugins.hydra_optuna_sweeper") is None:
+        raise LaunchError(
+            "hparams_search=optuna needs the Optuna sweeper: pip install 'segkit[optuna]'"
+        )
+
+
 if __name__ == "__main__":
     try:
+        check_sweeper_installed(sys.argv)
         sys.argv = prepare_argv(sys.argv)
     except LaunchError as err:
         print(f"segkit: {err}", file=sys.stderr)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +27,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from segkit.train import CONF_DIR
+
+# W&B runs of tests stay offline (also for a developer with credentials), and wandb's own
+# settings, cache and staging files go to a temporary dir instead of the home dir.
+os.environ["WANDB_MODE"] = "offline"
+_WANDB_HOME = tempfile.mkdtemp(prefix="segkit-tests-wandb-")
+atexit.register(shutil.rmtree, _WANDB_HOME, ignore_errors=True)
+for _variable in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_ARTIFACT_DIR"):
+    os.environ[_variable] = _WANDB_HOME
 
 # Small, fast settings for any run a test starts (64x64 images, a couple of batches).
 TINY_OVERRIDES = [

@@ -1,0 +1,76 @@
+"""Hydra resolvers for sweeps and W&B run names (registered on import by `segkit.train`).
+
+* ``${segkit.sweep_group:}``: in a Hydra multirun, one name for every job of the sweep
+  (``sweep-<date>_<time>`` from the sweep dir; Optuna sweeps included); None for a single run.
+* ``${segkit.job_name:<name>}``: the name, with ``-<job number>`` in a multirun, so the runs of
+  a sweep group stay apart in W&B.
+* ``${segkit.optuna_storage:<sweep dir>}``: an SQLite URL in the sweep dir (created, since the
+  sweeper opens the study before Hydra makes the dir), so a sweep can be continued.
+* ``${segkit.optuna_direction:<monitor_mode>}``: max/min -> maximize/minimize.
+
+Hydra and the standard library only: registered before Hydra parses the command line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+OPTUNA_DB = "optuna.db"
+
+
+def sweep_group() -> str | None:
+    """The W&B group of this job: its sweep's name in a multirun, else None."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return sweep_name(str(hydra_cfg.sweep.dir))
+
+
+def job_name(name: str) -> str:
+    """`name`, or ``<name>-<job number>`` in a multirun."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return f"{name}-{HydraConfig.get().job.num}"
+    return name
+
+
+def sweep_name(sweep_dir: str) -> str:
+    """``multirun/2026-11-22/12-30-00`` -> ``sweep-2026-11-22_12-30-00`` (the last two parts
+    of the sweep dir, which Hydra time-stamps; a user-named dir keeps its own name)."""
+    parts = [p for p in re.split(r"[\\/]+", sweep_dir) if p not in ("", ".")]
+    tail = parts[-2:] if len(parts) >= 2 and parts[-3:-2] == ["multirun"] else parts[-1:]
+    return "sweep-" + "_".join(tail)
+
+
+def optuna_storage(sweep_dir: str) -> str:
+    """``sqlite:///<abs sweep dir>/optuna.db``, creating the sweep dir."""
+    directory = Path(sweep_dir).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / OPTUNA_DB}"
+
+
+def optuna_direction(monitor_mode: str) -> str:
+    directions = {"max": "maximize", "min": "minimize"}
+    if monitor_mode not in directions:
+        raise ValueError(f"monitor_mode={monitor_mode!r}: expected max or min")
+    return directions[monitor_mode]
+
+
+for _name, _resolver in (
+    ("segkit.sweep_group", sweep_group),
+    ("segkit.job_name", job_name),
+    ("segkit.optuna_storage", optuna_storage),
+    ("segkit.optuna_direction", optuna_direction),
+):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _resolver)

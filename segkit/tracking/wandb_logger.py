@@ -1,0 +1,139 @@
+"""`logger=wandb`: Lightning's WandbLogger, online or offline as `decide_mode` says.
+
+The run id is chosen by `segkit.train` before the logger is built (`run_id_to_use`): a new one,
+or the id stored in the checkpoint a run resumes from, so a resumed run continues the same W&B
+run. The resolved config (which holds the id) travels in every checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+
+from segkit.tracking.wandb_mode import decide_mode
+
+
+class SummaryWandbLogger(WandbLogger):
+    """WandbLogger that, when its W&B run starts (rank 0), makes the run summary keep the best
+    value of ``summary_metric`` ("max" or "min" ``summary_mode``) rather than the last one."""
+
+    def __init__(self, *args, summary_metric: str | None = None, summary_mode: str = "max", **kw):
+        super().__init__(*args, **kw)
+        self.summary_metric, self.summary_mode = summary_metric, summary_mode
+
+    @property
+    @rank_zero_experiment
+    def experiment(self):
+        starting = self._experiment is None
+        run = WandbLogger.experiment.fget(self)
+        if starting and self.summary_metric and hasattr(run, "define_metric"):
+            run.define_metric(self.summary_metric, summary=self.summary_mode)
+        return run
+
+
+def wandb_logger(
+    save_dir: str,
+    project: str = "segkit",
+    entity: str | None = None,
+    name: str | None = None,
+    group: str | None = None,
+    tags: Sequence[str] = (),
+    id: str | None = None,
+    mode: str = "auto",
+    log_model: bool | str = False,
+    run_config: Mapping[str, Any] | None = None,
+    job_type: str = "train",
+    summary_metric: str | None = None,
+    summary_mode: str = "max",
+):
+    """A WandbLogger writing under ``<save_dir>/wandb``.
+
+    Args:
+        save_dir: the run dir.
+        project, entity, name, group, tags, job_type: as in ``wandb.init``.
+        id: the W&B run id (`segkit.train` fills it; a resumed checkpoint keeps its own).
+        mode: "auto" (online with credentials, else offline; see `decide_mode`), "online",
+            "offline" or "disabled".
+        log_model: upload checkpoints as artifacts: false, true (at the end) or "all" (each
+            time one is saved). Offline, they are uploaded by ``wandb sync``.
+        run_config: the run config shown in W&B (`segkit.train` passes the resolved config).
+        summary_metric, summary_mode: the run summary keeps this metric's best value ("max"
+            or "min"), not its last one (``${monitor}``: W&B tables sort runs by best mIoU).
+    """
+    decided, reason = decide_mode(mode)
+    (Path(save_dir) / "wandb").mkdir(parents=True, exist_ok=True)  # wandb.init needs it
+    logger = SummaryWandbLogger(
+        summary_metric=summary_metric,
+        summary_mode=summary_mode,
+        save_dir=save_dir,
+        project=project,
+        entity=entity,
+        name=name,
+        group=group,
+        tags=[str(t) for t in tags if t is not None],
+        id=id,
+        # wandb's own `mode`, not Lightning's `offline` flag: that one sets WANDB_MODE for the
+        # whole process (every later job of a multirun) and refuses log_model offline.
+        mode=decided,
+        log_model=log_model,
+        config=dict(run_config) if run_config is not None else None,
+        job_type=job_type,
+    )
+    logger.segkit_mode = (decided, reason)
+    return logger
+
+
+def new_run_id() -> str:
+    """A W&B-style run id: 8 characters of [a-z0-9]."""
+    import secrets
+    import string
+
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+def run_id_to_use(configured: str | None, ckpt_path: str | None) -> str:
+    """The run id of this run: the configured one, else the resumed checkpoint's, else new."""
+    if configured:
+        return str(configured)
+    if ckpt_path:
+        stored = checkpoint_run_id(ckpt_path)
+        if stored:
+            return stored
+    return new_run_id()
+
+
+def checkpoint_run_id(ckpt_path: str) -> str | None:
+    """The W&B run id in a segkit checkpoint's stored config (None if it has none)."""
+    import torch
+
+    from segkit.checkpoints import CONFIG_KEY
+
+    path = Path(ckpt_path)
+    if not path.is_file():  # "last" and other Lightning shortcuts, or a missing file:
+        return None  # Lightning reports those itself
+    try:  # mmap: only the config is read, not the weights
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # a bad checkpoint fails with Lightning's own message when loaded
+        return None
+    logger_cfg = (checkpoint.get(CONFIG_KEY) or {}).get("logger") or {}
+    return (logger_cfg.get("wandb") or {}).get("id")
+
+
+def finish_wandb(loggers: Sequence[Any]) -> None:
+    """End this process's W&B run (a multirun's next job starts its own) and tell an offline
+    run how to upload it."""
+    for logger in loggers:
+        if not isinstance(logger, WandbLogger) or logger._experiment is None:
+            continue
+        mode, reason = getattr(logger, "segkit_mode", ("online", ""))
+        run_dir = Path(logger.experiment.dir).parent  # <save_dir>/wandb/offline-run-...
+        logger.experiment.finish()
+        if mode == "offline":
+            print(
+                f"segkit: W&B run saved offline ({reason}); upload it with:\n  wandb sync {run_dir}"
+            )

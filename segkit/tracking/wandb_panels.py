@@ -1,0 +1,171 @@
+"""W&B dashboard panels of a semantic run: fixed validation images with their ground truth
+and prediction as W&B segmentation masks, a confusion matrix and a per-class IoU table.
+
+Does nothing without a WandbLogger among the trainer's loggers, or for tasks without
+``predict_logits`` and a confusion matrix (Mask R-CNN). Logs from rank 0 only (the scores it
+reads are already summed over ranks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+
+class WandbSegmentationPanels(L.Callback):
+    """Every validation: ``val/examples``, the same `num_images` validation images (evenly
+    spaced over the split) as W&B images with ``ground_truth`` and ``prediction`` masks.
+    After the evaluation of the best checkpoint that follows training (and after testing):
+    ``<stage>/confusion_matrix`` (row-normalised figure) and ``<stage>/per_class_iou``
+    (a table of class, IoU, pixels of the class in the targets).
+
+    Args:
+        num_images: images per panel (0: no panel).
+        mean, std: the normalisation of the data's images (0-1 scale), undone for display.
+    """
+
+    def __init__(
+        self,
+        num_images: int = 4,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+    ) -> None:
+        if num_images < 0:
+            raise ValueError(f"num_images={num_images} is invalid: expected 0 or more")
+        self.num_images = num_images
+        self.mean, self.std = list(mean), list(std)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        logger = _wandb_logger(trainer)
+        if logger is None or trainer.sanity_checking or not hasattr(pl_module, "val_scores"):
+            return
+        if trainer.state.fn == "fit":
+            self._log_examples(logger, trainer, pl_module)
+        elif trainer.state.fn == "validate":  # the best checkpoint after training
+            self._log_scores(logger, trainer, "val", pl_module.val_scores)
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        logger = _wandb_logger(trainer)
+        if logger is not None and hasattr(pl_module, "test_scores"):
+            self._log_scores(logger, trainer, "test", pl_module.test_scores)
+
+    def _log_examples(self, logger, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import wandb
+
+        dataset = getattr(trainer.datamodule, "dataset", None)
+        if self.num_images == 0 or dataset is None:
+            return
+        val = dataset("val")
+        count = min(self.num_images, len(val))
+        indices = np.linspace(0, len(val) - 1, count).round().astype(int)
+        samples = [val[int(i)] for i in indices]
+        images = torch.stack([s["image"] for s in samples]).to(pl_module.device)
+        was_training = pl_module.training
+        pl_module.eval()
+        with torch.no_grad():
+            predicted = pl_module.predict_logits(images).argmax(1).cpu().numpy()
+        pl_module.train(was_training)
+        labels = _class_labels(pl_module)
+        panel = [
+            wandb.Image(
+                self._display_rgb(sample["image"]),
+                masks={
+                    "ground_truth": {"mask_data": sample["mask"].numpy(), "class_labels": labels},
+                    "prediction": {"mask_data": prediction, "class_labels": labels},
+                },
+                caption=str(sample.get("name", index)),
+            )
+            for sample, prediction, index in zip(samples, predicted, indices, strict=True)
+        ]
+        logger.log_metrics({"val/examples": panel}, step=trainer.global_step)
+
+    def _display_rgb(self, image: torch.Tensor) -> np.ndarray:
+        """Normalised float [C,H,W] -> uint8 [H,W,3] (grey repeated; extra bands dropped)."""
+        channels = image.shape[0]
+        if channels == 1:
+            image = image.repeat(3, 1, 1)
+        image = image[:3].float()
+        mean = torch.tensor((self.mean * 3)[:3]).view(3, 1, 1)
+        std = torch.tensor((self.std * 3)[:3]).view(3, 1, 1)
+        rgb = ((image * std + mean) * 255).clamp(0, 255).round().to(torch.uint8)
+        return rgb.permute(1, 2, 0).numpy()
+
+    def _log_scores(self, logger, trainer: L.Trainer, stage: str, scores) -> None:
+        import wandb
+
+        confusion = scores.confusion
+        if confusion is None:
+            return
+        names = scores.class_names
+        iou = scores_per_class(confusion)
+        table = wandb.Table(
+            columns=["class", "iou", "target_pixels"],
+            data=[
+                [name, None if np.isnan(v) else float(v), int(n)]
+                for name, v, n in zip(names, iou, confusion.sum(1).tolist(), strict=True)
+            ],
+        )
+        figure = confusion_figure(confusion.numpy(), names)
+        logger.log_metrics(
+            {
+                f"{stage}/per_class_iou": table,
+                f"{stage}/confusion_matrix": wandb.Image(figure),
+            },
+            step=trainer.global_step,
+        )
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+
+
+def scores_per_class(confusion: torch.Tensor) -> np.ndarray:
+    """IoU per class [C] from a confusion matrix (NaN for a class absent from both)."""
+    from segkit.metrics import scores_from_confusion
+
+    return scores_from_confusion(confusion)["iou"].numpy()
+
+
+def confusion_figure(confusion: np.ndarray, names: Sequence[str]):
+    """A matplotlib figure of the row-normalised confusion matrix (rows: ground truth)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = confusion.sum(1, keepdims=True)
+    share = np.divide(confusion, rows, out=np.zeros(confusion.shape), where=rows > 0)
+    size = max(4.0, 0.35 * len(names) + 2)
+    figure, axes = plt.subplots(figsize=(size, size))
+    shown = axes.imshow(share, vmin=0, vmax=1, cmap="Blues")
+    axes.set_xticks(range(len(names)), names, rotation=90)
+    axes.set_yticks(range(len(names)), names)
+    axes.set_xlabel("prediction")
+    axes.set_ylabel("ground truth")
+    if len(names) <= 20:  # numbers stay readable
+        for (row, col), value in np.ndenumerate(share):
+            colour = "white" if value > 0.5 else "black"
+            axes.text(col, row, f"{value:.2f}", ha="center", va="center", color=colour, size=7)
+    figure.colorbar(shown, ax=axes, fraction=0.046)
+    figure.tight_layout()
+    return figure
+
+
+def _class_labels(pl_module: L.LightningModule) -> dict[int, str]:
+    names = pl_module.val_scores.class_names
+    labels = dict(enumerate(names))
+    labels[int(pl_module.hparams.get("ignore_index", 255))] = "ignore"
+    return labels
+
+
+def _wandb_logger(trainer: L.Trainer) -> Any:
+    if not trainer.is_global_zero:
+        return None
+    from lightning.pytorch.loggers import WandbLogger
+
+    return next((lg for lg in trainer.loggers if isinstance(lg, WandbLogger)), None)

@@ -1,0 +1,140 @@
+"""W&B mode decision (no network), run ids kept across resumes, sweep names and resolvers."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from segkit.checkpoints import CONFIG_KEY
+from segkit.config_checks import ConfigError, check_train_config
+from segkit.tracking.resolvers import optuna_direction, optuna_storage, sweep_name
+from segkit.tracking.wandb_logger import checkpoint_run_id, run_id_to_use
+from segkit.tracking.wandb_mode import decide_mode, has_credentials
+
+
+def _env(tmp_path, **extra):
+    """An environment whose home dir has no netrc file (a fresh machine)."""
+    return {"HOME": str(tmp_path), **extra}
+
+
+def _netrc(tmp_path, host="api.wandb.ai", password="k" * 40):
+    path = tmp_path / ".netrc"
+    path.write_text(f"machine {host}\n  login user\n  password {password}\n")
+    return path
+
+
+def test_no_credentials_means_offline(tmp_path):
+    mode, reason = decide_mode("auto", _env(tmp_path))
+    assert mode == "offline"
+    assert "no W&B credentials" in reason
+
+
+def test_api_key_means_online(tmp_path):
+    assert decide_mode("auto", _env(tmp_path, WANDB_API_KEY="x" * 40))[0] == "online"
+    assert decide_mode("auto", _env(tmp_path, WANDB_API_KEY="  "))[0] == "offline"
+
+
+def test_wandb_login_netrc_entry_means_online(tmp_path):
+    _netrc(tmp_path)
+    assert has_credentials(_env(tmp_path))
+    assert decide_mode("auto", _env(tmp_path)) == ("online", "W&B credentials found")
+
+
+def test_netrc_entry_must_match_the_wandb_host(tmp_path):
+    _netrc(tmp_path, host="wandb.example.org")
+    assert decide_mode("auto", _env(tmp_path))[0] == "offline"
+    server = _env(tmp_path, WANDB_BASE_URL="https://wandb.example.org")
+    assert decide_mode("auto", server)[0] == "online"
+
+
+def test_netrc_named_by_NETRC_and_unreadable_netrc(tmp_path):
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    path = _netrc(other)
+    assert decide_mode("auto", _env(tmp_path, NETRC=str(path)))[0] == "online"
+    (tmp_path / ".netrc").write_text("machine\n")  # a parse error: no credentials
+    assert decide_mode("auto", _env(tmp_path))[0] == "offline"
+
+
+@pytest.mark.parametrize(
+    ("env_mode", "expected"),
+    [("offline", "offline"), ("dryrun", "offline"), ("disabled", "disabled")],
+)
+def test_wandb_mode_variable_is_followed_even_with_credentials(tmp_path, env_mode, expected):
+    env = _env(tmp_path, WANDB_API_KEY="x" * 40, WANDB_MODE=env_mode)
+    assert decide_mode("auto", env) == (expected, f"WANDB_MODE={env_mode}")
+
+
+@pytest.mark.parametrize("requested", ["online", "offline", "disabled"])
+def test_explicit_mode_wins(tmp_path, requested):
+    env = _env(tmp_path, WANDB_MODE="offline") if requested == "online" else _env(tmp_path)
+    assert decide_mode(requested, env) == (requested, f"logger.wandb.mode={requested}")
+
+
+def test_unknown_mode_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"logger\.wandb\.mode='cloud'"):
+        decide_mode("cloud", _env(tmp_path))
+
+
+def test_bad_wandb_settings_are_config_errors(compose_train):
+    with pytest.raises(ConfigError, match=r"logger.wandb.mode='cloud' is invalid"):
+        check_train_config(compose_train("logger.wandb.mode=cloud"))
+    with pytest.raises(ConfigError, match=r"logger.wandb.log_model='best' is invalid"):
+        check_train_config(compose_train("logger.wandb.log_model=best"))
+
+
+def test_default_logger_is_wandb_with_csv_beside(compose_train):
+    cfg = compose_train()
+    assert set(cfg.logger) == {"wandb", "csv"}
+    assert cfg.logger.wandb.name == "unet_synthetic_seed42"
+    assert cfg.logger.wandb.group is None  # a single run: no sweep group
+    assert list(cfg.logger.wandb.tags) == [
+        "model=unet",
+        "data=synthetic",
+        "loss=ce",
+        "method=supervised",
+        "seed=42",
+    ]
+    assert compose_train("model=unet_gan").logger.wandb.tags[3] == "method=luc2016"
+    assert (cfg.logger.wandb.summary_metric, cfg.logger.wandb.summary_mode) == ("val/miou", "max")
+
+
+def test_run_id_comes_from_the_resumed_checkpoint(tmp_path):
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {}, CONFIG_KEY: {"logger": {"wandb": {"id": "abc12345"}}}}, ckpt)
+    assert checkpoint_run_id(str(ckpt)) == "abc12345"
+    assert run_id_to_use(None, str(ckpt)) == "abc12345"
+    assert run_id_to_use("given123", str(ckpt)) == "given123"
+
+
+def test_new_run_id_without_a_stored_one(tmp_path):
+    ckpt = tmp_path / "plain.ckpt"
+    torch.save({"state_dict": {}, CONFIG_KEY: {"logger": {"csv": {}}}}, ckpt)
+    fresh = {run_id_to_use(None, p) for p in (None, str(ckpt), str(tmp_path / "missing.ckpt"))}
+    assert len(fresh) == 3
+    assert all(re.fullmatch(r"[a-z0-9]{8}", i) for i in fresh)
+    (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint")
+    assert checkpoint_run_id(str(tmp_path / "bad.ckpt")) is None  # Lightning reports it
+
+
+@pytest.mark.parametrize(
+    ("sweep_dir", "name"),
+    [
+        ("multirun/2026-11-22/12-30-00", "sweep-2026-11-22_12-30-00"),
+        ("/abs/multirun/2026-11-22/12-30-00/", "sweep-2026-11-22_12-30-00"),
+        ("sweeps/lr_search", "sweep-lr_search"),
+    ],
+)
+def test_sweep_names(sweep_dir, name):
+    assert sweep_name(sweep_dir) == name
+
+
+def test_optuna_resolvers(tmp_path):
+    url = optuna_storage(str(tmp_path / "sweep"))
+    assert url == f"sqlite:///{tmp_path / 'sweep' / 'optuna.db'}"
+    assert (tmp_path / "sweep").is_dir()  # SQLite cannot create the dir itself
+    assert (optuna_direction("max"), optuna_direction("min")) == ("maximize", "minimize")
+    with pytest.raises(ValueError, match="monitor_mode='best'"):
+        optuna_direction("best")
