@@ -47,7 +47,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     wandb_cfg = _wandb_logger_config(cfg)
     if wandb_cfg is not None:  # before the config is saved: checkpoints keep the run id
-        wandb_cfg.id = run_id_to_use(wandb_cfg.get("id"), cfg.get("ckpt_path"))
+        wandb_cfg.id = run_id_to_use(wandb_cfg.get("id"), cfg.get("ckpt_path"), run_dir)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data, _convert_="all")
     fill_auto_class_weights(cfg, datamodule)  # before the config is saved: it keeps the numbers

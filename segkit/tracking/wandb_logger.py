@@ -96,15 +96,31 @@ def new_run_id() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
-def run_id_to_use(configured: str | None, ckpt_path: str | None) -> str:
-    """The run id of this run: the configured one, else the resumed checkpoint's, else new."""
+def run_id_to_use(
+    configured: str | None, ckpt_path: str | None, run_dir: Path | None = None
+) -> str:
+    """The run id of this run: the configured one, else the resumed checkpoint's, else new.
+
+    Without ``ckpt_path``, the newest ``<run_dir>/hpc_ckpt_<n>.ckpt`` counts as the resumed
+    checkpoint: Lightning resumes a requeued SLURM job from it by itself."""
     if configured:
         return str(configured)
-    if ckpt_path:
-        stored = checkpoint_run_id(ckpt_path)
+    resumed = ckpt_path or (latest_hpc_checkpoint(run_dir) if run_dir else None)
+    if resumed:
+        stored = checkpoint_run_id(str(resumed))
         if stored:
             return stored
     return new_run_id()
+
+
+def latest_hpc_checkpoint(run_dir: Path) -> Path | None:
+    """The ``hpc_ckpt_<n>.ckpt`` with the highest n in `run_dir` (Lightning's SLURM resume)."""
+    found = [
+        (int(p.stem.removeprefix("hpc_ckpt_")), p)
+        for p in Path(run_dir).glob("hpc_ckpt_*.ckpt")
+        if p.stem.removeprefix("hpc_ckpt_").isdigit()
+    ]
+    return max(found)[1] if found else None
 
 
 def checkpoint_run_id(ckpt_path: str) -> str | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from segkit.checkpoints import CONFIG_KEY
 from tests.conftest import TINY_OVERRIDES
 from tests.integration.test_train_cli import run_train
 
@@ -168,6 +169,12 @@ def test_slurm_preemption_saves_requeues_and_the_requeued_job_resumes(tmp_path):
     assert f"Restoring states from the checkpoint path at {run_dir}/hpc_ckpt_1.ckpt" in outputs[0]
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == 4  # 2 epochs x 2 steps, as without the preemption
+    # The requeued job continues the W&B run of the checkpoint it resumed from.
+    run_id = saved[CONFIG_KEY]["logger"]["wandb"]["id"]
+    assert last[CONFIG_KEY]["logger"]["wandb"]["id"] == run_id
+    assert {p.name for p in (run_dir / "wandb").glob("offline-run-*/run-*.wandb")} == {
+        f"run-{run_id}.wandb"
+    }
     assert math.isfinite(json.loads((run_dir / "metrics.json").read_text())["val/miou"])
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import TINY_OVERRIDES
-from tests.integration.wandb_offline import read_run
+from tests.integration.wandb_offline import read_records, read_run
 
 CLASSES = ["background", "disc", "triangle", "ring", "cross"]
 
@@ -105,6 +105,7 @@ def test_default_logger_writes_an_offline_wandb_run_and_resume_continues_it(tmp_
         "seed=3",
         "scheduler=none",
         "trainer.max_epochs=3",
+        "logger.wandb.log_model=true",  # offline: kept for `wandb sync` to upload
         f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
         f"hydra.run.dir={resumed_dir}",
         env=env,
@@ -112,6 +113,11 @@ def test_default_logger_writes_an_offline_wandb_run_and_resume_continues_it(tmp_
     (resumed_file,) = offline_runs(resumed_dir)
     resumed = read_run(resumed_file)
     assert resumed.run_id == run.run_id
+    models = [r.artifact for r in read_records(resumed_file) if r.HasField("artifact")]
+    models = [a for a in models if a.type == "model"]
+    assert {a.name for a in models} == {f"model-{run.run_id}"}
+    assert {alias for a in models for alias in a.aliases} >= {"best", "latest"}
+    assert all([e.path for e in a.manifest.contents] == ["model.ckpt"] for a in models)
     epochs = {row["epoch"] for row in resumed.history if "val/miou" in row and "epoch" in row}
     assert 2 in epochs  # it trained on from epoch 2
 

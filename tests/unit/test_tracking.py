@@ -109,6 +109,19 @@ def test_run_id_comes_from_the_resumed_checkpoint(tmp_path):
     assert run_id_to_use("given123", str(ckpt)) == "given123"
 
 
+def test_a_requeued_slurm_job_continues_the_run_of_its_newest_hpc_checkpoint(tmp_path):
+    for number, run_id in ((1, "first111"), (12, "newest12"), (2, "second22")):
+        saved = {CONFIG_KEY: {"logger": {"wandb": {"id": run_id}}}}
+        torch.save(saved, tmp_path / f"hpc_ckpt_{number}.ckpt")
+    assert run_id_to_use(None, None, tmp_path) == "newest12"
+    # an explicit checkpoint wins over Lightning's automatic one
+    (tmp_path / "other").mkdir()
+    torch.save(
+        {CONFIG_KEY: {"logger": {"wandb": {"id": "explicit"}}}}, tmp_path / "other" / "x.ckpt"
+    )
+    assert run_id_to_use(None, str(tmp_path / "other" / "x.ckpt"), tmp_path) == "explicit"
+
+
 def test_new_run_id_without_a_stored_one(tmp_path):
     ckpt = tmp_path / "plain.ckpt"
     torch.save({"state_dict": {}, CONFIG_KEY: {"logger": {"csv": {}}}}, ckpt)
@@ -138,3 +151,16 @@ def test_optuna_resolvers(tmp_path):
     assert (optuna_direction("max"), optuna_direction("min")) == ("maximize", "minimize")
     with pytest.raises(ValueError, match="monitor_mode='best'"):
         optuna_direction("best")
+
+
+def test_optuna_preset_without_its_plugin_is_refused_in_one_line(monkeypatch):
+    import importlib.util
+
+    from segkit.launch import LaunchError
+    from segkit.train import check_sweeper_installed
+
+    check_sweeper_installed(["train.py", "hparams_search=optuna"])  # installed here: no error
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(LaunchError, match=r"pip install 'segkit\[optuna\]'"):
+        check_sweeper_installed(["train.py", "hparams_search=optuna"])
+    check_sweeper_installed(["train.py", "seed=1"])  # other runs do not need it
