@@ -85,9 +85,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # DDP processes Lightning starts run this job, in this run dir (segkit/launch.py).
     try:
         with distributed_job(HydraConfig.get().overrides.task, str(run_dir)):
-            return fit_and_evaluate(trainer, task, datamodule, cfg, run_dir)
-    finally:
-        finish_wandb(loggers)  # a multirun's next job starts its own W&B run
+            metrics = fit_and_evaluate(trainer, task, datamodule, cfg, run_dir)
+    except BaseException:
+        finish_wandb(loggers, exit_code=1)  # W&B marks the run failed
+        raise
+    finish_wandb(loggers)  # a multirun's next job starts its own W&B run
+    return metrics
 
 
 WANDB_LOGGER_TARGET = "segkit.tracking.wandb_logger.wandb_logger"

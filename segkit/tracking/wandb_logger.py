@@ -140,15 +140,15 @@ def checkpoint_run_id(ckpt_path: str) -> str | None:
     return (logger_cfg.get("wandb") or {}).get("id")
 
 
-def finish_wandb(loggers: Sequence[Any]) -> None:
+def finish_wandb(loggers: Sequence[Any], exit_code: int = 0) -> None:
     """End this process's W&B run (a multirun's next job starts its own) and tell an offline
-    run how to upload it."""
+    run how to upload it. A non-zero `exit_code` marks the run failed in W&B."""
     for logger in loggers:
         if not isinstance(logger, WandbLogger) or logger._experiment is None:
             continue
         mode, reason = getattr(logger, "segkit_mode", ("online", ""))
         run_dir = Path(logger.experiment.dir).parent  # <save_dir>/wandb/offline-run-...
-        logger.experiment.finish()
+        logger.experiment.finish(exit_code=exit_code)
         if mode == "offline":
             print(
                 f"segkit: W&B run saved offline ({reason}); upload it with:\n  wandb sync {run_dir}"

@@ -65,11 +65,14 @@ class WandbSegmentationPanels(L.Callback):
         count = min(self.num_images, len(val))
         indices = np.linspace(0, len(val) - 1, count).round().astype(int)
         samples = [val[int(i)] for i in indices]
-        images = torch.stack([s["image"] for s in samples]).to(pl_module.device)
+        precision = trainer.precision_plugin  # as in validation: autocast, or bf16-true input
         was_training = pl_module.training
         pl_module.eval()
-        with torch.no_grad():
-            predicted = pl_module.predict_logits(images).argmax(1).cpu().numpy()
+        predicted = []
+        with torch.no_grad(), precision.val_step_context():
+            for sample in samples:  # one at a time: validation images may differ in size
+                image = precision.convert_input(sample["image"][None].to(pl_module.device))
+                predicted.append(pl_module.predict_logits(image)[0].argmax(0).cpu().numpy())
         pl_module.train(was_training)
         labels = _class_labels(pl_module)
         panel = [

@@ -164,3 +164,22 @@ def test_optuna_preset_without_its_plugin_is_refused_in_one_line(monkeypatch):
     with pytest.raises(LaunchError, match=r"pip install 'segkit\[optuna\]'"):
         check_sweeper_installed(["train.py", "hparams_search=optuna"])
     check_sweeper_installed(["train.py", "seed=1"])  # other runs do not need it
+
+
+def test_finish_marks_a_failed_run_and_prints_the_sync_command(tmp_path, capsys):
+    from segkit.tracking.wandb_logger import finish_wandb, wandb_logger
+    from tests.integration.wandb_offline import read_records
+
+    logger = wandb_logger(
+        save_dir=str(tmp_path), mode="offline", id="failed01", summary_metric="val/miou"
+    )
+    logger.log_metrics({"val/miou": 0.5}, step=0)
+    finish_wandb([logger], exit_code=1)
+
+    (run_file,) = (tmp_path / "wandb").glob("offline-run-*/run-failed01.wandb")
+    exits = [r.exit.exit_code for r in read_records(run_file) if r.HasField("exit")]
+    assert exits == [1]
+    printed = capsys.readouterr().out
+    reason = "logger.wandb.mode=offline"
+    assert f"saved offline ({reason}); upload it with:\n  wandb sync {run_file.parent}" in printed
+    finish_wandb([logger])  # finishing twice, or a logger that never started, is harmless
