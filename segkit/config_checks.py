@@ -111,6 +111,10 @@ def check_trainer_config(trainer: DictConfig) -> None:
             f"trainer.max_epochs={max_epochs} is invalid: expected a positive integer or -1"
         )
     _positive_int(trainer, "trainer", "num_nodes")
+    if trainer.get("on_nonfinite", "error") not in ("error", "skip"):
+        raise ConfigError(
+            f"trainer.on_nonfinite={trainer.on_nonfinite!r} is invalid: expected error or skip"
+        )
     if trainer.get("sync_batchnorm") and trainer.get("accelerator") == "cpu":
         raise ConfigError(
             "trainer.sync_batchnorm=true with trainer.accelerator=cpu: PyTorch's SyncBatchNorm "

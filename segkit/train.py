@@ -16,7 +16,14 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from segkit.config_checks import ConfigError, check_train_config, net_config_key
-from segkit.launch import LaunchError, distributed_job, is_rank_zero, prepare_argv
+from segkit.launch import (
+    CHILD_ARGS_VARIABLE,
+    LaunchError,
+    distributed_job,
+    is_rank_zero,
+    prepare_argv,
+)
+from segkit.resume import ResumeError, check_run_dir, resume_argv
 from segkit.tracking import resolvers  # noqa: F401  (sweep and W&B name resolvers)
 
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")
@@ -45,6 +52,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     from segkit.utils.run_outputs import ConfigInCheckpoint, write_resolved_config
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if cfg.get("ckpt_path") == "last":  # this run dir's last checkpoint (Lightning's "last")
+        cfg.ckpt_path = str(last_checkpoint(run_dir))
     wandb_cfg = _wandb_logger_config(cfg)
     if wandb_cfg is not None:  # before the config is saved: checkpoints keep the run id
         wandb_cfg.id = run_id_to_use(wandb_cfg.get("id"), cfg.get("ckpt_path"), run_dir)
@@ -78,8 +87,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         for c in (cfg.get("logger") or {}).values()
     ]
     precision = resolve_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    task.on_nonfinite = trainer_cfg.pop("on_nonfinite", "error")  # segkit's key, not Lightning's
     trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, precision=precision
+        trainer_cfg, callbacks=callbacks, logger=loggers or False, precision=precision
     )
 
     # DDP processes Lightning starts run this job, in this run dir (segkit/launch.py).
@@ -96,6 +107,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
 WANDB_LOGGER_TARGET = "segkit.tracking.wandb_logger.wandb_logger"
 
 
+def last_checkpoint(run_dir: Path) -> Path:
+    """``<run_dir>/checkpoints/last.ckpt``, or `ConfigError` saying how to name the run."""
+    from segkit.resume import LAST_CHECKPOINT
+
+    path = run_dir / LAST_CHECKPOINT
+    if not path.is_file():
+        raise ConfigError(
+            f"ckpt_path=last: no {path}; name the run to continue with resume=RUN_DIR "
+            "(or hydra.run.dir=RUN_DIR ckpt_path=last)"
+        )
+    return path
+
+
 def _wandb_logger_config(cfg: DictConfig) -> DictConfig | None:
     """The ``logger.*`` entry that builds the W&B logger, if the run has one."""
     for node in (cfg.get("logger") or {}).values():
@@ -106,14 +130,48 @@ def _wandb_logger_config(cfg: DictConfig) -> DictConfig | None:
 
 def fit_and_evaluate(trainer, task, datamodule, cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     """Fit, then validate (and test) the best checkpoint; rank 0 writes metrics.json."""
-    from segkit.utils.run_outputs import print_summary, write_metrics
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    from segkit.data.bad_samples import BadSampleError
+    from segkit.tasks.nonfinite import NonFiniteLossError
+    from segkit.utils.run_outputs import print_summary, write_metrics
+    from segkit.utils.stop_signals import SIGTERM_EXIT_STATUS
+
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except BadSampleError as err:  # the last line: without a loader worker's traceback
+        message = str(err).strip().splitlines()[-1].removeprefix("segkit.data.bad_samples.")
+        if trainer.is_global_zero:
+            print(f"segkit: training stopped: {message}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    except NonFiniteLossError as err:
+        if trainer.is_global_zero:
+            print(
+                f"segkit: training stopped: {err}. Earlier checkpoints are kept in "
+                f"{run_dir}/checkpoints; lower the learning rate, check the data, or set "
+                "trainer.on_nonfinite=skip",
+                file=sys.stderr,
+                flush=True,
+            )
+        raise SystemExit(1) from None
+    except SIGTERMException:
+        if trainer.is_global_zero:
+            print(
+                f"segkit: stopped by SIGTERM at step {trainer.global_step}; saved "
+                f"{run_dir}/checkpoints/last.ckpt; continue with:\n"
+                f"  python -m segkit.train resume={run_dir}",
+                file=sys.stderr,
+                flush=True,
+            )
+        raise SystemExit(SIGTERM_EXIT_STATUS) from None
     if trainer.interrupted:
         raise SystemExit(
             f"segkit: training was interrupted; checkpoints so far: {run_dir}/checkpoints"
         )
 
+    skipped = getattr(task, "nonfinite_skips", 0)
+    if skipped and trainer.is_global_zero:
+        print(f"segkit: skipped {skipped} training batches with a non-finite loss")
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt = best or None  # no checkpoint: evaluate the weights in memory
     metrics: dict[str, float] = {}
@@ -208,8 +266,10 @@ def check_sweeper_installed(argv: list[str]) -> None:
 if __name__ == "__main__":
     try:
         check_sweeper_installed(sys.argv)
-        sys.argv = prepare_argv(sys.argv)
-    except LaunchError as err:
+        argv = resume_argv(sys.argv)
+        check_run_dir(argv, rank_zero=is_rank_zero() and CHILD_ARGS_VARIABLE not in os.environ)
+        sys.argv = prepare_argv(argv)
+    except (LaunchError, ResumeError) as err:
         print(f"segkit: {err}", file=sys.stderr)
         sys.exit(2)
     main()

@@ -26,6 +26,32 @@ def check_on_bad_sample(mode: str) -> None:
         raise ValueError(f"on_bad_sample={mode!r} is invalid: expected one of {BAD_SAMPLE_MODES}")
 
 
+class BadSampleError(ValueError):
+    """A sample that cannot be read (``on_bad_sample=error``); the message names the file."""
+
+
+class RaiseBadSamples(Dataset):
+    """`dataset`, with a read error of a sample raised as `BadSampleError` (same message), so
+    `segkit.train` can stop with one line instead of a loader traceback."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except BAD_SAMPLE_ERRORS as err:
+            raise BadSampleError(f"{err} (data.on_bad_sample=skip skips such files)") from err
+
+
 class SkipBadSamples(Dataset):
     """`dataset`, with samples that fail to read replaced by the next readable one.
 

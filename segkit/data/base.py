@@ -12,7 +12,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from segkit.data.bad_samples import SkipBadSamples, check_on_bad_sample
+from segkit.data.bad_samples import RaiseBadSamples, SkipBadSamples, check_on_bad_sample
+from segkit.data.epoch_order import EpochShuffle
 from segkit.data.instances import instance_collate
 from segkit.data.labeled_split import check_labeled_fraction, split_datasets, write_split_record
 
@@ -90,8 +91,8 @@ class SplitsDataModule(L.LightningDataModule):
             dataset = self.build_dataset(split)
             if len(dataset) == 0:
                 raise ValueError(f"the {split} split of {type(self).__name__} is empty")
-            if self.on_bad_sample == "skip":
-                dataset = SkipBadSamples(dataset)
+            wrapper = SkipBadSamples if self.on_bad_sample == "skip" else RaiseBadSamples
+            dataset = wrapper(dataset)
             self._datasets[split] = dataset
         return self._datasets[split]
 
@@ -136,11 +137,12 @@ class SplitsDataModule(L.LightningDataModule):
         return torch.cuda.is_available()
 
     def _loader(self, dataset: Dataset, batch_size: int, train: bool) -> DataLoader:
+        sampler = self._training_sampler(dataset, batch_size) if train else None
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=train,
-            sampler=None if train else self._evaluation_sampler(dataset),
+            shuffle=train and sampler is None,
+            sampler=sampler if train else self._evaluation_sampler(dataset),
             # A training set smaller than a batch still trains (one short batch per epoch).
             drop_last=self.drop_last and train and len(dataset) >= batch_size,
             num_workers=self.num_workers,
@@ -148,6 +150,14 @@ class SplitsDataModule(L.LightningDataModule):
             pin_memory=self._pin_memory(),
             collate_fn=self.collate_fn,
         )
+
+    def _training_sampler(self, dataset: Dataset, batch_size: int) -> Sampler | None:
+        """One process: `EpochShuffle` (the order follows the seed and the epoch, so resumed
+        runs see the same batches). Under DDP: None, Lightning's DistributedSampler."""
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1:
+            return None
+        return EpochShuffle(len(dataset), batch_size=batch_size)
 
     def _evaluation_sampler(self, dataset: Dataset) -> Sampler | None:
         """Under DDP, each rank's share of an evaluation split, every sample exactly once.

@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from segkit.gan_losses import check_kind, confidence, discriminator_loss, generator_loss
+from segkit.tasks.nonfinite import NonFiniteGuard
 from segkit.tasks.optimization import (
     FactoryOptimizers,
     OptimizerFactory,
@@ -31,7 +32,9 @@ def self_training_mask(d_logits: torch.Tensor, gan_loss: str, threshold: float) 
     return confidence(d_logits, gan_loss)[:, 0] > threshold
 
 
-class AdversarialSegmentation(SemanticEvaluation, FactoryOptimizers, L.LightningModule):
+class AdversarialSegmentation(
+    SemanticEvaluation, NonFiniteGuard, FactoryOptimizers, L.LightningModule
+):
     """Trains a semantic segmenter with a discriminator judging its label maps.
 
     Each training batch runs one generator (segmenter) step, then ``d_steps`` discriminator
@@ -188,6 +191,9 @@ class AdversarialSegmentation(SemanticEvaluation, FactoryOptimizers, L.Lightning
         self.toggle_optimizer(g_opt)
         fakes, g_loss, g_logged = self._segmenter_loss(images, mask, unlabeled)
         logged.update(g_logged)
+        if not self.usable_loss(g_loss, g_logged):  # on_nonfinite=skip: the whole batch
+            self.untoggle_optimizer(g_opt)
+            return
         self.manual_backward(g_loss)
         self._clip(g_opt)
         g_opt.step()
@@ -202,6 +208,8 @@ class AdversarialSegmentation(SemanticEvaluation, FactoryOptimizers, L.Lightning
             d_loss = self.hparams.d_loss_weight * discriminator_loss(
                 d_real, d_fake, self.hparams.gan_loss, self.hparams.real_label
             )
+            if not self.usable_loss(d_loss, {"train/d_loss": d_loss}):
+                continue  # on_nonfinite=skip: this discriminator step
             self.manual_backward(d_loss)
             self._clip(d_opt)
             d_opt.step()

@@ -13,6 +13,7 @@ from torchmetrics.detection import MeanAveragePrecision
 
 from segkit.metrics import SegmentationScores, metric_safe_name
 from segkit.tasks.instance_export import CocoRecorder, write_cityscapes_instances
+from segkit.tasks.nonfinite import NonFiniteGuard
 from segkit.tasks.optimization import FactoryOptimizers, OptimizerFactory, SchedulerFactory
 
 EXPORT_FORMATS = ("coco", "cityscapes")
@@ -59,7 +60,7 @@ def paint_instances(
     return semantic
 
 
-class InstanceSegmentation(FactoryOptimizers, L.LightningModule):
+class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule):
     """Trains torchvision's Mask R-CNN on instance samples and scores it COCO-style.
 
     Batches follow the instance contract: ``{"image": list of float [3,H,W] in [0,1],
@@ -155,6 +156,8 @@ class InstanceSegmentation(FactoryOptimizers, L.LightningModule):
         )
         losses = self.net(list(images), targets)
         loss = sum(losses.values())
+        if not self.usable_loss(loss, losses):
+            return None  # on_nonfinite=skip: Lightning skips backward and the step
         batch_size = len(images)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, batch_size=batch_size)

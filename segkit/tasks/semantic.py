@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from segkit.tasks.nonfinite import NonFiniteGuard
 from segkit.tasks.optimization import (
     FactoryOptimizers,
     OptimizerFactory,
@@ -18,7 +19,9 @@ from segkit.tasks.optimization import (
 from segkit.tasks.semantic_evaluation import SemanticEvaluation
 
 
-class SemanticSegmentation(SemanticEvaluation, FactoryOptimizers, L.LightningModule):
+class SemanticSegmentation(
+    SemanticEvaluation, NonFiniteGuard, FactoryOptimizers, L.LightningModule
+):
     """Trains a network mapping images [B,C_in,H,W] to logits [B,C,H,W] on semantic samples.
 
     Batches follow the semantic sample contract: ``{"image": float [B,C_in,H,W], "mask": int64
@@ -72,13 +75,15 @@ class SemanticSegmentation(SemanticEvaluation, FactoryOptimizers, L.LightningMod
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self._init_evaluation(num_classes, ignore_index, class_names)
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         if "labeled" in batch:
             # data.labeled_fraction < 1: learn from the labeled part only (the supervised
             # baseline that semi-supervised methods are compared with).
             batch = batch["labeled"]
         images, mask = batch["image"], batch["mask"]
         loss, _, logged = self._supervised(images, mask)
+        if not self.usable_loss(loss, logged):
+            return None  # on_nonfinite=skip: Lightning skips backward and the step
         batch_size = images.shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
         if logged:

@@ -72,7 +72,9 @@ def test_option_composes_and_instantiates(compose_train, cityscapes_root, tmp_pa
         assert isinstance(strategy, L.pytorch.strategies.Strategy)
     elif group == "trainer":
         precision = resolve_precision(node.precision, node.accelerator)
-        trainer = instantiate(node, precision=precision, logger=False)
+        settings = OmegaConf.to_container(node, resolve=True)
+        assert settings.pop("on_nonfinite") == "error"  # segkit's key (segkit.train takes it)
+        trainer = instantiate(settings, precision=precision, logger=False)
         assert isinstance(trainer, L.Trainer)
     elif group == "data":
         assert isinstance(instantiate(node, _convert_="all"), L.LightningDataModule)

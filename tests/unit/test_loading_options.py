@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from segkit.data.bad_samples import BadSampleReport
+from segkit.data.bad_samples import BadSampleError, BadSampleReport
 from segkit.data.labeled_split import labeled_indices
 from segkit.data.synthetic import SyntheticDataModule
 from tests.unit.test_folder import module, write_folder
@@ -60,7 +60,7 @@ def test_bad_sample_raises_by_default_and_names_the_file(tmp_path):
     write_folder(tmp_path, ["v"], subfolder="val")
     (tmp_path / "images" / "train" / "b.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
     dm = module(tmp_path)
-    with pytest.raises(OSError, match=r"b\.jpg"):
+    with pytest.raises(BadSampleError, match=r"b\.jpg.*on_bad_sample=skip skips such files"):
         [dm.dataset("train")[i] for i in range(5)]
 
 

@@ -1,0 +1,114 @@
+"""``python -m segkit.train resume=RUN_DIR [overrides]``: continue a run in its own run dir.
+
+The command line is rebuilt before Hydra reads it: the run's own overrides (from
+``RUN_DIR/.hydra/overrides.yaml``, so the config composes exactly as before), then the new
+overrides given (they win; e.g. a longer ``trainer.max_epochs`` without a step-counted
+scheduler), then ``hydra.run.dir=RUN_DIR ckpt_path=RUN_DIR/checkpoints/last.ckpt``. Lightning
+restores weights, optimizers, schedulers, epoch and step; the CSV log and the W&B run continue
+(`segkit.tracking.wandb_logger.run_id_to_use`); the training order continues as if the run
+had never stopped (`segkit.utils.resumable_epochs`).
+
+Standard library and OmegaConf only: it runs before Hydra.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+#: What a resumed run must find in its run dir.
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+#: Overrides of the original run that resuming replaces.
+_REPLACED = ("hydra.run.dir", "ckpt_path", "resume")
+
+
+class ResumeError(ValueError):
+    """``resume=`` names something that is not a resumable run dir."""
+
+
+def resume_argv(argv: list[str]) -> list[str]:
+    """`argv` with ``resume=RUN_DIR`` expanded (unchanged without it)."""
+    given = [a for a in argv[1:] if a.startswith("resume=")]
+    if not given:
+        return argv
+    if len(given) > 1:
+        raise ResumeError("resume= given twice")
+    if any(a in ("-m", "--multirun") for a in argv[1:]):
+        raise ResumeError("resume= continues one run: it cannot be combined with -m/--multirun")
+    run_dir = Path(given[0].removeprefix("resume="))
+    overrides_file = run_dir / ".hydra" / "overrides.yaml"
+    if not overrides_file.is_file():
+        raise ResumeError(
+            f"resume={run_dir}: not a segkit run dir (no .hydra/overrides.yaml in it)"
+        )
+    checkpoint = run_dir / LAST_CHECKPOINT
+    if not checkpoint.is_file():
+        raise ResumeError(
+            f"resume={run_dir}: no {LAST_CHECKPOINT} in it (the run saved no checkpoint yet)"
+        )
+    new = [a for a in argv[1:] if a != given[0]]
+    new_keys = {_key(a) for a in new}
+    original = [
+        str(o)
+        for o in OmegaConf.load(overrides_file)
+        if _key(str(o)) not in new_keys and _key(str(o)) not in _REPLACED
+    ]
+    return [argv[0], *original, *new, f"hydra.run.dir={run_dir}", f"ckpt_path={checkpoint}"]
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def check_run_dir(argv: list[str], rank_zero: bool = True) -> None:
+    """ResumeError before Hydra writes anything when a new run would reuse or cannot create
+    its ``hydra.run.dir``.
+
+    A run dir that already holds a run (``.hydra/``, ``checkpoints/`` or ``metrics.json``) is
+    refused unless this run resumes (``ckpt_path=`` given, as ``resume=`` adds, or Lightning's
+    SLURM ``hpc_ckpt_*.ckpt`` in it). Only rank 0 checks: other processes join its dir."""
+    args = argv[1:]
+    given = [a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")]
+    if not rank_zero or not given or "${" in given[-1]:
+        return
+    run_dir = Path(given[-1])
+    resuming = any(a.startswith("ckpt_path=") and a != "ckpt_path=null" for a in args)
+    holds_run = any((run_dir / n).exists() for n in (".hydra", "checkpoints", "metrics.json"))
+    if holds_run and not resuming and not any(run_dir.glob("hpc_ckpt_*.ckpt")):
+        raise ResumeError(
+            f"hydra.run.dir={run_dir} already holds a run: continue it with resume={run_dir}, "
+            "or give a new directory"
+        )
+    check_writable(run_dir)
+
+
+def check_writable(directory: Path) -> None:
+    """ResumeError when `directory` cannot be created or written by this process."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    import os
+
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ResumeError(
+            f"cannot write the run dir {directory}: {existing} is not a writable directory"
+        )
+
+
+def fresh_dir(path: str) -> str:
+    """`path`, or ``<path>_2``, ``<path>_3``... when a run already uses it (two runs started
+    in the same second). The dir is created here, so two processes never claim the same one.
+    Registered as ``${segkit.fresh_dir:...}`` with caching: one job resolves it once."""
+    candidate, number = path, 1
+    while True:
+        try:
+            Path(candidate).mkdir(parents=True, exist_ok=False)
+            return candidate
+        except FileExistsError:
+            number += 1
+            candidate = f"{path}_{number}"
+
+
+if not OmegaConf.has_resolver("segkit.fresh_dir"):
+    OmegaConf.register_new_resolver("segkit.fresh_dir", fresh_dir, use_cache=True)

@@ -1,0 +1,54 @@
+"""What a task does with a NaN or infinite training loss: stop at once with a message that
+names the step and the loss parts (``on_nonfinite="error"``, the default), or skip the batch
+and count it (``"skip"``). Set from ``trainer.on_nonfinite`` by `segkit.train`.
+
+Under DDP the ranks agree first (one all-reduce of a flag), so they skip or stop together and
+no rank waits for a gradient the others never send. The check costs one host sync per step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+ON_NONFINITE = ("error", "skip")
+
+
+class NonFiniteLossError(RuntimeError):
+    """A training loss was NaN or infinite (``trainer.on_nonfinite=error``)."""
+
+
+class NonFiniteGuard:
+    """Mixin for LightningModules: call `usable_loss` before each backward pass."""
+
+    #: "error" or "skip" (not a hyperparameter: it does not change what a model learns).
+    on_nonfinite: str = "error"
+    #: Batches skipped so far in this process.
+    nonfinite_skips: int = 0
+
+    def usable_loss(self, loss: torch.Tensor, parts: Mapping[str, torch.Tensor]) -> bool:
+        """True when `loss` is finite on every rank. Otherwise False to skip the batch
+        (``on_nonfinite="skip"``), or NonFiniteLossError naming the step and `parts`."""
+        finite = torch.isfinite(loss.detach()).all()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            flag = finite.float()
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+            finite = flag > 0
+        if bool(finite):
+            return True
+        if self.on_nonfinite == "skip":
+            self.nonfinite_skips += 1
+            self.log("train/nonfinite_skips", 1.0, reduce_fx="sum", on_step=False, on_epoch=True)
+            return False
+        described = ", ".join(f"{k}={_value(v)}" for k, v in parts.items()) or "none logged"
+        raise NonFiniteLossError(
+            f"non-finite loss at step {self.trainer.global_step} (epoch "
+            f"{self.trainer.current_epoch}, batch {self.trainer.fit_loop.epoch_loop.batch_idx}): "
+            f"loss={_value(loss)}; parts: {described}"
+        )
+
+
+def _value(tensor: torch.Tensor) -> str:
+    value = tensor.detach().float()
+    return f"{value.item():.4g}" if value.numel() == 1 else f"{value.tolist()}"
