@@ -144,6 +144,16 @@ def fit_and_evaluate(trainer, task, datamodule, cfg: DictConfig, run_dir: Path) 
         if trainer.is_global_zero:
             print(f"segkit: training stopped: {message}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
+    except OSError as err:  # a full disk, a lost mount, a read-only dir while saving
+        if trainer.is_global_zero:
+            where = f" ({err.filename})" if err.filename else ""
+            print(
+                f"segkit: training stopped: {err.strerror or err}{where}; the checkpoints "
+                f"saved before are intact in {run_dir}/checkpoints (writes are atomic)",
+                file=sys.stderr,
+                flush=True,
+            )
+        raise SystemExit(1) from None
     except NonFiniteLossError as err:
         if trainer.is_global_zero:
             print(

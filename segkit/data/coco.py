@@ -97,7 +97,7 @@ class CocoInstances(Dataset):
             with Image.open(path) as im:
                 image = np.array(im.convert("RGB"))
         except OSError as err:
-            raise OSError(f"cannot read sample {index}: {err}") from err
+            raise OSError(f"cannot read {path} (sample {index}): {err}") from err
         if image.shape[:2] != (info["height"], info["width"]):
             raise ValueError(
                 f"{path} is {image.shape[1]}x{image.shape[0]} but {self.annotation_file} says "

@@ -96,13 +96,16 @@ def read_pair(
     Unreadable files raise OSError, labels of another size than the image ValueError, each
     naming the file.
     """
+    # PIL's own messages name the file only sometimes ("image file is truncated" does not).
+    path = image_path
     try:
         with Image.open(image_path) as im:
             image = np.array(im.convert("RGB"))
+        path = label_path
         with Image.open(label_path) as lb:
             label = decode(lb, label_path)
     except OSError as err:
-        raise OSError(f"cannot read sample {index}: {err}") from err
+        raise OSError(f"cannot read {path} (sample {index}): {err}") from err
     if label.shape != image.shape[:2]:
         raise ValueError(
             f"{label_path} is {label.shape[1]}x{label.shape[0]} but its image {image_path} is "

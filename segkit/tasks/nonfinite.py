@@ -4,6 +4,9 @@ and count it (``"skip"``). Set from ``trainer.on_nonfinite`` by `segkit.train`.
 
 Under DDP the ranks agree first (one all-reduce of a flag), so they skip or stop together and
 no rank waits for a gradient the others never send. The check costs one host sync per step.
+A skipped batch leaves no trace: its forward pass's updates of normalisation statistics are
+undone (with ``skip``, buffers are copied before each batch; they are a small fraction of a
+model's memory).
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ class NonFiniteGuard:
     #: Batches skipped so far in this process.
     nonfinite_skips: int = 0
 
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # The forward pass of a batch that turns out non-finite has already updated the
+        # normalisation statistics (NaN inputs make them NaN): keep a copy to put back.
+        if self.on_nonfinite == "skip":
+            self._buffers_before = [b.detach().clone() for b in self.buffers()]
+
     def usable_loss(self, loss: torch.Tensor, parts: Mapping[str, torch.Tensor]) -> bool:
         """True when `loss` is finite on every rank. Otherwise False to skip the batch
         (``on_nonfinite="skip"``), or NonFiniteLossError naming the step and `parts`."""
@@ -38,6 +47,9 @@ class NonFiniteGuard:
         if bool(finite):
             return True
         if self.on_nonfinite == "skip":
+            with torch.no_grad():
+                for buffer, saved in zip(self.buffers(), self._buffers_before, strict=True):
+                    buffer.copy_(saved)
             self.nonfinite_skips += 1
             self.log("train/nonfinite_skips", 1.0, reduce_fx="sum", on_step=False, on_epoch=True)
             return False

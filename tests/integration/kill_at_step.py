@@ -29,3 +29,24 @@ class NanBatches(L.Callback):
         if self.seen in self.batches:
             batch["image"].fill_(float("nan"))
         self.seen += 1
+
+
+class DiskFullAfterStep(L.Callback):
+    """From the given global step on, every file write fails half-way with ENOSPC, as on a
+    full disk (checkpoint saves go through fsspec's local file opener)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step != self.step:
+            return
+        import errno
+
+        from fsspec.implementations.local import LocalFileOpener
+
+        def full_disk_write(opener, data):
+            opener.f.write(bytes(data[: len(data) // 2]))
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        LocalFileOpener.write = full_disk_write
