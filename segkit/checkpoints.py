@@ -9,7 +9,6 @@ A segkit checkpoint is Lightning's, plus the resolved run config under
 from __future__ import annotations
 
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +46,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"loaded ({first}). segkit loads checkpoints with weights_only=True only; re-save "
             "it with plain containers (dicts, lists, numbers, strings, tensors)"
         ) from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({err})") from err
+    except Exception as err:  # torch.load's errors for foreign bytes vary (KeyError, ...)
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: {err})"
+        ) from err
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or CONFIG_KEY not in ckpt:
         raise CheckpointError(
             f"{path}: not a segkit checkpoint: expected 'state_dict' and '{CONFIG_KEY}' "

@@ -41,9 +41,16 @@ def load_coco(annotation_file: Path) -> Any:
         raise FileNotFoundError(f"COCO annotation file {annotation_file} does not exist")
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            return COCO(str(annotation_file))
+            coco = COCO(str(annotation_file))
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{annotation_file} is not a COCO instances file: {err!r}") from err
+    # pycocotools accepts a file without these and indexes nothing: an empty split, silently.
+    missing = [k for k in ("images", "annotations", "categories") if k not in coco.dataset]
+    if missing:
+        raise ValueError(
+            f"{annotation_file} is not a COCO instances file: it has no {', '.join(missing)}"
+        )
+    return coco
 
 
 class CocoInstances(Dataset):
