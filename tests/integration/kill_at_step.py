@@ -27,7 +27,9 @@ class NanBatches(L.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self.seen in self.batches:
-            batch["image"].fill_(float("nan"))
+            images = batch["image"]  # a stacked tensor, or a list (instance samples)
+            for image in images if isinstance(images, list) else [images]:
+                image.fill_(float("nan"))
         self.seen += 1
 
 

@@ -241,3 +241,29 @@ def test_corrupt_files_are_skipped_and_reported_or_stop_the_run_at_the_first(tmp
     assert any(f"train/{name}" in line for name in bad)
     assert line.endswith("(data.on_bad_sample=skip skips such files)")
     assert not (tmp_path / "error" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("model", ["unet_gan", "maskrcnn"])
+def test_adversarial_and_instance_models_skip_nonfinite_batches_too(tmp_path, model):
+    from tests.integration.test_instance_train import TINY_MASKRCNN
+
+    sizes = ["data.image_size=64", "data.train_size=8", "data.batch_size=4", "scheduler=none"]
+    extra = [*TINY_MASKRCNN[1:6], *sizes] if model == "maskrcnn" else []
+    nan = [f"+callbacks.nan._target_={CALLBACKS}.NanBatches", "+callbacks.nan.batches=[1]"]
+    run_dir = tmp_path / "run"
+    proc = ok(
+        train(
+            *RUN,
+            f"model={model}",
+            *extra,
+            *nan,
+            "trainer.on_nonfinite=skip",
+            "logger=csv",
+            f"hydra.run.dir={run_dir}",
+        )
+    )
+    assert "segkit: skipped 1 training batches with a non-finite loss" in proc.stdout
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert all(
+        torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point()
+    )
