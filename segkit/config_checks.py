@@ -86,6 +86,13 @@ def check_train_config(cfg: DictConfig) -> None:
         )
     check_trainer_config(cfg.trainer)
     check_logger_config(cfg.get("logger") or {})
+    for key in ("limit_train_batches", "max_steps"):
+        # Evaluating without training is fine; a schedule over 0 steps fails inside PyTorch.
+        if cfg.trainer.get(key) == 0 and cfg.get("scheduler"):
+            raise ConfigError(
+                f"trainer.{key}=0 with a learning-rate schedule: it needs at least one step "
+                "(add scheduler=none to evaluate without training)"
+            )
 
 
 def check_logger_config(logger: DictConfig) -> None:
@@ -111,9 +118,6 @@ def check_trainer_config(trainer: DictConfig) -> None:
             f"trainer.max_epochs={max_epochs} is invalid: expected a positive integer or -1"
         )
     _positive_int(trainer, "trainer", "num_nodes")
-    for key in ("limit_train_batches", "max_steps"):
-        if trainer.get(key) == 0:  # OneCycle and friends would fail deep inside with 0 steps
-            raise ConfigError(f"trainer.{key}=0 trains nothing: expected a positive value")
     if trainer.get("on_nonfinite", "error") not in ("error", "skip"):
         raise ConfigError(
             f"trainer.on_nonfinite={trainer.on_nonfinite!r} is invalid: expected error or skip"

@@ -96,18 +96,32 @@ def check_writable(directory: Path) -> None:
         )
 
 
+#: The run dir this process claimed (Lightning's DDP launcher resolves ``hydra.run.dir`` again).
+_claimed: dict[str, str] = {}
+
+
 def fresh_dir(path: str) -> str:
     """`path`, or ``<path>_2``, ``<path>_3``... when a run already uses it (two runs started
-    in the same second). The dir is created here, so two processes never claim the same one.
-    Registered as ``${segkit.fresh_dir:...}`` with caching: one job resolves it once."""
+    in the same second). In a single run the dir is created here, so two processes never
+    claim the same one, and later resolutions in the process return the same dir. In a
+    multirun (jobs have their own sweep subdirs) `path` is returned untouched."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.RUN:
+        return path
+    if "run" in _claimed:
+        return _claimed["run"]
     candidate, number = path, 1
     while True:
         try:
             Path(candidate).mkdir(parents=True, exist_ok=False)
-            return candidate
+            break
         except FileExistsError:
             number += 1
             candidate = f"{path}_{number}"
+    _claimed["run"] = candidate
+    return candidate
 
 
 if not OmegaConf.has_resolver("segkit.fresh_dir"):

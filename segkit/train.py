@@ -7,6 +7,7 @@ config errors return in about a second.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -128,6 +129,17 @@ def _wandb_logger_config(cfg: DictConfig) -> DictConfig | None:
     return None
 
 
+#: Write failures that stop a run with one line (full disk, quota, read-only, I/O, access).
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES)
+
+
+def stop(trainer, message: str) -> None:
+    """End training with exit status 1 and one line (printed once, by rank 0)."""
+    if trainer.is_global_zero:
+        print(f"segkit: training stopped: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
 def fit_and_evaluate(trainer, task, datamodule, cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     """Fit, then validate (and test) the best checkpoint; rank 0 writes metrics.json."""
     from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -139,31 +151,25 @@ def fit_and_evaluate(trainer, task, datamodule, cfg: DictConfig, run_dir: Path) 
 
     try:
         trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    except BadSampleError as err:  # the last line: without a loader worker's traceback
-        message = str(err).strip().splitlines()[-1].removeprefix("segkit.data.bad_samples.")
-        if trainer.is_global_zero:
-            print(f"segkit: training stopped: {message}", file=sys.stderr, flush=True)
-        raise SystemExit(1) from None
-    except OSError as err:  # a full disk, a lost mount, a read-only dir while saving
-        if trainer.is_global_zero:
-            where = f" ({err.filename})" if err.filename else ""
-            print(
-                f"segkit: training stopped: {err.strerror or err}{where}; the checkpoints "
-                f"saved before are intact in {run_dir}/checkpoints (writes are atomic)",
-                file=sys.stderr,
-                flush=True,
-            )
-        raise SystemExit(1) from None
+    except BadSampleError as err:  # its last line: without a loader worker's traceback
+        stop(
+            trainer, str(err).strip().splitlines()[-1].removeprefix(f"{BadSampleError.__module__}.")
+        )
+    except OSError as err:
+        if err.errno not in WRITE_ERRNOS:
+            raise
+        where = f" ({err.filename})" if err.filename else ""
+        stop(
+            trainer,
+            f"{err.strerror}{where}; the checkpoints saved before are intact in "
+            f"{run_dir}/checkpoints (writes are atomic)",
+        )
     except NonFiniteLossError as err:
-        if trainer.is_global_zero:
-            print(
-                f"segkit: training stopped: {err}. Earlier checkpoints are kept in "
-                f"{run_dir}/checkpoints; lower the learning rate, check the data, or set "
-                "trainer.on_nonfinite=skip",
-                file=sys.stderr,
-                flush=True,
-            )
-        raise SystemExit(1) from None
+        stop(
+            trainer,
+            f"{err}. Earlier checkpoints are kept in {run_dir}/checkpoints; lower "
+            "the learning rate, check the data, or set trainer.on_nonfinite=skip",
+        )
     except SIGTERMException:
         if trainer.is_global_zero:
             print(

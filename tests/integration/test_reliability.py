@@ -267,3 +267,18 @@ def test_adversarial_and_instance_models_skip_nonfinite_batches_too(tmp_path, mo
     assert all(
         torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point()
     )
+
+
+def test_two_runs_started_together_get_two_run_dirs(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "segkit.train", *TINY_OVERRIDES, "logger=csv", "test=false"]
+    procs = [
+        subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(2)
+    ]
+    assert [p.wait(timeout=600) for p in procs] == [0, 0]
+    runs = sorted((tmp_path / "outputs").glob("*/*"))
+    assert len(runs) == 2  # same second: <dir> and <dir>_2
+    assert all((run / "metrics.json").is_file() for run in runs)

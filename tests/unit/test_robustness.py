@@ -181,7 +181,7 @@ for _name, _overrides, _message in [
     (
         "zero training batches",
         ["trainer.limit_train_batches=0"],
-        r"trainer.limit_train_batches=0 trains nothing",
+        r"trainer.limit_train_batches=0 with a learning-rate schedule: it needs at least one",
     ),
     (
         "bad on_nonfinite",
