@@ -8,7 +8,11 @@ restores weights, optimizers, schedulers, epoch and step; the CSV log and the W&
 (`segkit.tracking.wandb_logger.run_id_to_use`); the training order continues as if the run
 had never stopped (`segkit.utils.resumable_epochs`).
 
-Standard library and OmegaConf only: it runs before Hydra.
+Also here, for the same early moment: `check_run_dir` (a new run never reuses another run's
+dir, and an unwritable one is refused before anything is written) and the ``segkit.fresh_dir``
+resolver of ``conf/hydra/default.yaml`` (two runs started in the same second get two dirs).
+
+Standard library, OmegaConf and Hydra's run mode only: it runs before Hydra.
 """
 
 from __future__ import annotations

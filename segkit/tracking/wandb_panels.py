@@ -1,9 +1,11 @@
 """W&B dashboard panels of a semantic run: fixed validation images with their ground truth
 and prediction as W&B segmentation masks, a confusion matrix and a per-class IoU table.
 
-Does nothing without a WandbLogger among the trainer's loggers, or for tasks without
-``predict_logits`` and a confusion matrix (Mask R-CNN). Logs from rank 0 only (the scores it
-reads are already summed over ranks).
+Semantic and adversarial tasks show their predicted classes. Mask R-CNN shows its detections
+painted as a class map (the best-scoring instance per pixel), against its ground-truth
+instances painted the same way; its confusion matrix is that of the painted view
+(``model.semantic_view``). Does nothing without a WandbLogger among the trainer's loggers.
+Logs from rank 0 only (the scores it reads are already summed over ranks).
 """
 
 from __future__ import annotations
@@ -43,17 +45,17 @@ class WandbSegmentationPanels(L.Callback):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         logger = _wandb_logger(trainer)
-        if logger is None or trainer.sanity_checking or not hasattr(pl_module, "val_scores"):
+        if logger is None or trainer.sanity_checking:
             return
         if trainer.state.fn == "fit":
             self._log_examples(logger, trainer, pl_module)
         elif trainer.state.fn == "validate":  # the best checkpoint after training
-            self._log_scores(logger, trainer, "val", pl_module.val_scores)
+            self._log_scores(logger, trainer, "val", _scores(pl_module, "val"))
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         logger = _wandb_logger(trainer)
-        if logger is not None and hasattr(pl_module, "test_scores"):
-            self._log_scores(logger, trainer, "test", pl_module.test_scores)
+        if logger is not None:
+            self._log_scores(logger, trainer, "test", _scores(pl_module, "test"))
 
     def _log_examples(self, logger, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         import wandb
@@ -68,25 +70,44 @@ class WandbSegmentationPanels(L.Callback):
         precision = trainer.precision_plugin  # as in validation: autocast, or bf16-true input
         was_training = pl_module.training
         pl_module.eval()
-        predicted = []
+        shown = []
         with torch.no_grad(), precision.val_step_context():
             for sample in samples:  # one at a time: validation images may differ in size
                 image = precision.convert_input(sample["image"][None].to(pl_module.device))
-                predicted.append(pl_module.predict_logits(image)[0].argmax(0).cpu().numpy())
+                shown.append(self._example(pl_module, sample, image))
         pl_module.train(was_training)
         labels = _class_labels(pl_module)
         panel = [
             wandb.Image(
-                self._display_rgb(sample["image"]),
+                rgb,
                 masks={
-                    "ground_truth": {"mask_data": sample["mask"].numpy(), "class_labels": labels},
+                    "ground_truth": {"mask_data": truth, "class_labels": labels},
                     "prediction": {"mask_data": prediction, "class_labels": labels},
                 },
                 caption=str(sample.get("name", index)),
             )
-            for sample, prediction, index in zip(samples, predicted, indices, strict=True)
+            for (rgb, truth, prediction), sample, index in zip(shown, samples, indices, strict=True)
         ]
         logger.log_metrics({"val/examples": panel}, step=trainer.global_step)
+
+    def _example(self, pl_module, sample: dict, image: torch.Tensor) -> tuple[np.ndarray, ...]:
+        """(uint8 RGB [H,W,3], ground-truth classes [H,W], predicted classes [H,W])."""
+        if hasattr(pl_module, "predict_logits"):  # semantic and adversarial tasks
+            predicted = pl_module.predict_logits(image)[0].argmax(0)
+            truth = sample["mask"]
+            rgb = self._display_rgb(sample["image"])
+        else:  # Mask R-CNN: instances painted as classes
+            from segkit.tasks.instance import paint_instances
+
+            (detections,) = pl_module(list(image))
+            predicted = paint_instances(
+                detections["masks"], detections["labels"], detections["scores"]
+            )
+            target = sample["target"]
+            truth = paint_instances(target["masks"], target["labels"])
+            rgb = (sample["image"][:3] * 255).clamp(0, 255).round().to(torch.uint8)
+            rgb = rgb.permute(1, 2, 0).numpy()
+        return rgb, truth.cpu().numpy(), predicted.cpu().numpy()
 
     def _display_rgb(self, image: torch.Tensor) -> np.ndarray:
         """Normalised float [C,H,W] -> uint8 [H,W,3] (grey repeated; extra bands dropped)."""
@@ -102,9 +123,9 @@ class WandbSegmentationPanels(L.Callback):
     def _log_scores(self, logger, trainer: L.Trainer, stage: str, scores) -> None:
         import wandb
 
-        confusion = scores.confusion
-        if confusion is None:
+        if scores is None or scores.confusion is None:
             return
+        confusion = scores.confusion
         names = scores.class_names
         iou = scores_per_class(confusion)
         table = wandb.Table(
@@ -160,10 +181,20 @@ def confusion_figure(confusion: np.ndarray, names: Sequence[str]):
 
 
 def _class_labels(pl_module: L.LightningModule) -> dict[int, str]:
-    names = pl_module.val_scores.class_names
+    names = getattr(pl_module, "class_names", None) or pl_module.val_scores.class_names
     labels = dict(enumerate(names))
     labels[int(pl_module.hparams.get("ignore_index", 255))] = "ignore"
     return labels
+
+
+def _scores(pl_module: L.LightningModule, stage: str):
+    """The stage's `SegmentationScores` (Mask R-CNN: of its painted view), or None."""
+    if hasattr(pl_module, f"{stage}_scores"):
+        return getattr(pl_module, f"{stage}_scores")
+    semantic = getattr(pl_module, "semantic", None)
+    if semantic is not None and pl_module.hparams.get("semantic_view"):
+        return semantic[stage]
+    return None
 
 
 def _wandb_logger(trainer: L.Trainer) -> Any:

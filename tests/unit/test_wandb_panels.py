@@ -81,3 +81,28 @@ def test_scores_table_reads_the_summed_confusion_matrix():
     confusion = task.val_scores.confusion
     assert confusion.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
     np.testing.assert_allclose(scores_per_class(confusion), [1.0, 0.5, 0.5])
+
+
+def test_mask_rcnn_panel_paints_instances_as_classes():
+    from segkit.tasks.instance import paint_instances
+    from tests.unit.test_instance_task import square_target, task
+
+    model = task()
+    target = square_target(size=64)
+    image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
+    sample = {"image": image, "target": target, "name": "squares"}
+    trainer = SimpleNamespace(
+        datamodule=SimpleNamespace(dataset=lambda split: [sample]),
+        precision_plugin=Precision(),
+        global_step=3,
+    )
+    logger = RecordingLogger()
+    WandbSegmentationPanels(num_images=4)._log_examples(logger, trainer, model)
+
+    (panel,) = logger.logged[0][0]["val/examples"]
+    masks = panel._masks
+    truth = masks["ground_truth"]._val["mask_data"]
+    np.testing.assert_array_equal(truth, paint_instances(target["masks"], target["labels"]).numpy())
+    assert (truth == 2).sum() == target["masks"][0].sum()  # the square, as class 2
+    assert masks["prediction"]._val["mask_data"].shape == (64, 64)
+    assert masks["ground_truth"]._val["class_labels"][2] == model.class_names[2]
