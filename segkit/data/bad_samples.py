@@ -30,9 +30,8 @@ class BadSampleError(ValueError):
     """A sample that cannot be read (``on_bad_sample=error``); the message names the file."""
 
 
-class RaiseBadSamples(Dataset):
-    """`dataset`, with a read error of a sample raised as `BadSampleError` (same message), so
-    `segkit.train` can stop with one line instead of a loader traceback."""
+class _Wrapped(Dataset):
+    """A dataset wrapper whose dataset facts (names, images, ...) stay reachable."""
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
@@ -41,9 +40,14 @@ class RaiseBadSamples(Dataset):
         return len(self.dataset)
 
     def __getattr__(self, name: str) -> Any:
-        if name == "dataset":
+        if name == "dataset":  # not set yet (unpickling in a worker): no recursion
             raise AttributeError(name)
         return getattr(self.dataset, name)
+
+
+class RaiseBadSamples(_Wrapped):
+    """`dataset`, with a read error of a sample raised as `BadSampleError` (same message), so
+    `segkit.train` can stop with one line instead of a loader traceback."""
 
     def __getitem__(self, index: int) -> Any:
         try:
@@ -52,24 +56,15 @@ class RaiseBadSamples(Dataset):
             raise BadSampleError(f"{err} (data.on_bad_sample=skip skips such files)") from err
 
 
-class SkipBadSamples(Dataset):
+class SkipBadSamples(_Wrapped):
     """`dataset`, with samples that fail to read replaced by the next readable one.
 
     The count of skipped reads is shared with loader worker processes (``skipped``).
     """
 
     def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
+        super().__init__(dataset)
         self.skipped = multiprocessing.Value("i", 0)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getattr__(self, name: str) -> Any:
-        # Dataset facts (names, images, ...) stay reachable through the wrapper.
-        if name == "dataset":
-            raise AttributeError(name)
-        return getattr(self.dataset, name)
 
     def __getitem__(self, index: int) -> Any:
         length = len(self.dataset)
