@@ -17,6 +17,7 @@ from PIL import Image
 
 from segkit.checkpoints import CONFIG_KEY
 from tests.conftest import TINY_OVERRIDES
+from tests.integration.test_train_cli import run_train
 from tests.integration.wandb_offline import read_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,15 +32,8 @@ CALLBACKS = "tests.integration.kill_at_step"
 
 
 def train(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "segkit.train", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=900,
-    )
+    """`python -m segkit.train` with this repo importable (the test callbacks live in it)."""
+    return run_train(*args, cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

@@ -15,22 +15,15 @@ import pytest
 import yaml
 
 from tests.conftest import TINY_OVERRIDES
+from tests.integration.test_train_cli import run_train as run_cli
 from tests.integration.wandb_offline import read_records, read_run
 
 CLASSES = ["background", "disc", "triangle", "ring", "cross"]
 
 
 def run_train(*args: str, env: dict | None = None, multirun=False) -> subprocess.CompletedProcess:
-    flags = ["-m"] if multirun else []
-    proc = subprocess.run(
-        [sys.executable, "-m", "segkit.train", *flags, *TINY_OVERRIDES, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return proc
+    """A tiny `python -m segkit.train` run (a multirun with ``-m``) that must succeed."""
+    return run_cli(*(["-m"] if multirun else []), *TINY_OVERRIDES, *args, env=env)
 
 
 def offline_runs(run_dir: Path) -> list[Path]:
