@@ -79,12 +79,23 @@ def check_run_dir(argv: list[str], rank_zero: bool = True) -> None:
     run_dir = Path(given[-1])
     resuming = any(a.startswith("ckpt_path=") and a != "ckpt_path=null" for a in args)
     holds_run = any((run_dir / n).exists() for n in (".hydra", "checkpoints", "metrics.json"))
-    if holds_run and not resuming and not any(run_dir.glob("hpc_ckpt_*.ckpt")):
+    if holds_run and not resuming and latest_hpc_checkpoint(run_dir) is None:
         raise ResumeError(
             f"hydra.run.dir={run_dir} already holds a run: continue it with resume={run_dir}, "
             "or give a new directory"
         )
     check_writable(run_dir)
+
+
+def latest_hpc_checkpoint(run_dir: Path) -> Path | None:
+    """The ``hpc_ckpt_<n>.ckpt`` with the highest n in `run_dir`: the checkpoint Lightning
+    resumes a requeued SLURM job from by itself (None if there is none)."""
+    found = [
+        (int(p.stem.removeprefix("hpc_ckpt_")), p)
+        for p in Path(run_dir).glob("hpc_ckpt_*.ckpt")
+        if p.stem.removeprefix("hpc_ckpt_").isdigit()
+    ]
+    return max(found)[1] if found else None
 
 
 def check_writable(directory: Path) -> None:

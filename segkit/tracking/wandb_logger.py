@@ -14,6 +14,7 @@ from typing import Any
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
+from segkit.resume import latest_hpc_checkpoint
 from segkit.tracking.wandb_mode import decide_mode
 
 
@@ -111,16 +112,6 @@ def run_id_to_use(
         if stored:
             return stored
     return new_run_id()
-
-
-def latest_hpc_checkpoint(run_dir: Path) -> Path | None:
-    """The ``hpc_ckpt_<n>.ckpt`` with the highest n in `run_dir` (Lightning's SLURM resume)."""
-    found = [
-        (int(p.stem.removeprefix("hpc_ckpt_")), p)
-        for p in Path(run_dir).glob("hpc_ckpt_*.ckpt")
-        if p.stem.removeprefix("hpc_ckpt_").isdigit()
-    ]
-    return max(found)[1] if found else None
 
 
 def checkpoint_run_id(ckpt_path: str) -> str | None:
