@@ -120,10 +120,9 @@ def fresh_dir(path: str) -> str:
     in the same second). In a single run the dir is created here, so two processes never
     claim the same one, and later resolutions in the process return the same dir. In a
     multirun (jobs have their own sweep subdirs) `path` is returned untouched."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
+    from segkit.tracking.resolvers import hydra_job
 
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.RUN:
+    if hydra_job()[1] != "RUN":
         return path
     if "run" in _claimed:
         return _claimed["run"]

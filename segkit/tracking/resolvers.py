@@ -21,27 +21,27 @@ from omegaconf import OmegaConf
 OPTUNA_DB = "optuna.db"
 
 
-def sweep_group() -> str | None:
-    """The W&B group of this job: its sweep's name in a multirun, else None."""
+def hydra_job():
+    """(this job's Hydra config, its mode "RUN" or "MULTIRUN"), or (None, None) outside a
+    Hydra job (or with no mode set, as in the compose API)."""
     from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
 
     if not HydraConfig.initialized():
-        return None
+        return None, None
     hydra_cfg = HydraConfig.get()
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        return None
-    return sweep_name(str(hydra_cfg.sweep.dir))
+    return hydra_cfg, hydra_cfg.mode.name if hydra_cfg.mode is not None else None
+
+
+def sweep_group() -> str | None:
+    """The W&B group of this job: its sweep's name in a multirun, else None."""
+    hydra_cfg, mode = hydra_job()
+    return sweep_name(str(hydra_cfg.sweep.dir)) if mode == "MULTIRUN" else None
 
 
 def job_name(name: str) -> str:
     """`name`, or ``<name>-<job number>`` in a multirun."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-        return f"{name}-{HydraConfig.get().job.num}"
-    return name
+    hydra_cfg, mode = hydra_job()
+    return f"{name}-{hydra_cfg.job.num}" if mode == "MULTIRUN" else name
 
 
 def sweep_name(sweep_dir: str) -> str:
