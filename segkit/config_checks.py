@@ -95,11 +95,23 @@ def check_train_config(cfg: DictConfig) -> None:
             )
 
 
+#: What builds the W&B logger in ``conf/logger`` (found by target, whatever its key).
+WANDB_LOGGER_TARGET = "segkit.tracking.wandb_logger.wandb_logger"
+
+
+def wandb_logger_config(logger: DictConfig) -> DictConfig | None:
+    """The entry of the ``logger`` group that builds the W&B logger, if the run has one."""
+    for node in logger.values():
+        if node.get("_target_") == WANDB_LOGGER_TARGET:
+            return node
+    return None
+
+
 def check_logger_config(logger: DictConfig) -> None:
     """Raise `ConfigError` for a W&B mode or log_model value wandb would reject mid-run."""
     from segkit.tracking.wandb_mode import MODES
 
-    wandb = logger.get("wandb") or {}
+    wandb = wandb_logger_config(logger) or {}
     if "mode" in wandb and wandb.mode not in MODES:
         raise ConfigError(
             f"logger.wandb.mode={wandb.mode!r} is invalid: expected one of {', '.join(MODES)}"

@@ -16,7 +16,13 @@ import hydra
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from segkit.config_checks import ConfigError, check_train_config, net_config_key
+from segkit.config_checks import (
+    WANDB_LOGGER_TARGET,
+    ConfigError,
+    check_train_config,
+    net_config_key,
+    wandb_logger_config,
+)
 from segkit.launch import (
     CHILD_ARGS_VARIABLE,
     LaunchError,
@@ -55,7 +61,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if cfg.get("ckpt_path") == "last":  # this run dir's last checkpoint (Lightning's "last")
         cfg.ckpt_path = str(last_checkpoint(run_dir))
-    wandb_cfg = _wandb_logger_config(cfg)
+    wandb_cfg = wandb_logger_config(cfg.get("logger") or {})
     if wandb_cfg is not None:  # before the config is saved: checkpoints keep the run id
         wandb_cfg.id = run_id_to_use(wandb_cfg.get("id"), cfg.get("ckpt_path"), run_dir)
     L.seed_everything(cfg.seed, workers=True)
@@ -105,9 +111,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-WANDB_LOGGER_TARGET = "segkit.tracking.wandb_logger.wandb_logger"
-
-
 def last_checkpoint(run_dir: Path) -> Path:
     """``<run_dir>/checkpoints/last.ckpt``, or `ConfigError` saying how to name the run."""
     from segkit.resume import LAST_CHECKPOINT
@@ -119,14 +122,6 @@ def last_checkpoint(run_dir: Path) -> Path:
             "(or hydra.run.dir=RUN_DIR ckpt_path=last)"
         )
     return path
-
-
-def _wandb_logger_config(cfg: DictConfig) -> DictConfig | None:
-    """The ``logger.*`` entry that builds the W&B logger, if the run has one."""
-    for node in (cfg.get("logger") or {}).values():
-        if node.get("_target_") == WANDB_LOGGER_TARGET:
-            return node
-    return None
 
 
 #: Write failures that stop a run with one line (full disk, quota, read-only, I/O, access).
