@@ -175,6 +175,9 @@ def test_finish_marks_a_failed_run_and_prints_the_sync_command(tmp_path, capsys)
     )
     logger.log_metrics({"val/miou": 0.5}, step=0)
     finish_wandb([logger], exit_code=1)
+    import wandb
+
+    wandb.teardown()  # wandb-core writes the run file on its own; wait until it has finished
 
     (run_file,) = (tmp_path / "wandb").glob("offline-run-*/run-failed01.wandb")
     exits = [r.exit.exit_code for r in read_records(run_file) if r.HasField("exit")]
