@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 ARGS ?=
 
-.PHONY: install train test test-all lint format bench clean
+.PHONY: install train test test-all lint format bench bench-all clean
 
 install: $(STAMP)
 
@@ -37,8 +37,14 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Side-by-side CPU measurements: precision / memory format, data loading, Mask R-CNN, DDP scaling.
+# segkit vs a hand-written PyTorch loop and vs this machine's limit (experiments/throughput):
+# writes experiments/throughput/results.md and results.json; about 35 minutes on 2 cores.
 bench: install
+	$(BIN)/python experiments/throughput/bench.py $(ARGS)
+
+# The other side-by-side CPU studies: precision / memory format, data loading, Mask R-CNN,
+# DDP scaling (each writes its results beside its script).
+bench-all: bench
 	$(BIN)/python experiments/precision/bench_precision.py
 	$(BIN)/python experiments/precision/default_vs_fp32.py
 	$(BIN)/python experiments/data_loading/throughput.py

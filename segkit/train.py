@@ -55,8 +55,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     from segkit.tracking.wandb_logger import finish_wandb, run_id_to_use
     from segkit.utils.class_weights import fill_auto_class_weights
-    from segkit.utils.precision import resolve_precision
-    from segkit.utils.run_outputs import ConfigInCheckpoint, write_resolved_config
+    from segkit.utils.run_outputs import write_resolved_config
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if cfg.get("ckpt_path") == "last":  # this run dir's last checkpoint (Lightning's "last")
@@ -75,6 +74,25 @@ def train(cfg: DictConfig) -> dict[str, float]:
     except ValueError as err:
         raise ConfigError(f"data.labeled_fraction: {err}") from err
 
+    task = build_task(cfg)
+    trainer, loggers = build_trainer(cfg, task)
+
+    # DDP processes Lightning starts run this job, in this run dir (segkit/launch.py).
+    try:
+        with distributed_job(HydraConfig.get().overrides.task, str(run_dir)):
+            metrics = fit_and_evaluate(trainer, task, datamodule, cfg, run_dir)
+    except BaseException:
+        finish_wandb(loggers, exit_code=1)  # W&B marks the run failed
+        raise
+    finish_wandb(loggers)  # a multirun's next job starts its own W&B run
+    return metrics
+
+
+def build_task(cfg: DictConfig):
+    """The LightningModule of `cfg.model` with its loss, optimizer and scheduler factories,
+    and `model.pretrained` loaded (`prepare_net`)."""
+    from hydra.utils import instantiate
+
     task = instantiate(
         task_config(cfg.model),
         _convert_="all",  # plain lists/dicts: checkpoints must load with weights_only=True
@@ -83,6 +101,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
     )
     prepare_net(task.net, cfg)
+    return task
+
+
+def build_trainer(cfg: DictConfig, task) -> tuple:
+    """(Lightning Trainer, its loggers) for `cfg`: the configured callbacks plus the resolved
+    config in every checkpoint, the loggers, and ``trainer.precision`` resolved; sets the
+    task's ``on_nonfinite`` from segkit's key ``trainer.on_nonfinite``."""
+    from hydra.utils import instantiate
+
+    from segkit.utils.precision import resolve_precision
+    from segkit.utils.run_outputs import ConfigInCheckpoint
+
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     resolved = OmegaConf.to_container(cfg, resolve=True)
     callbacks.append(ConfigInCheckpoint(resolved))
@@ -99,16 +129,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer = instantiate(
         trainer_cfg, callbacks=callbacks, logger=loggers or False, precision=precision
     )
-
-    # DDP processes Lightning starts run this job, in this run dir (segkit/launch.py).
-    try:
-        with distributed_job(HydraConfig.get().overrides.task, str(run_dir)):
-            metrics = fit_and_evaluate(trainer, task, datamodule, cfg, run_dir)
-    except BaseException:
-        finish_wandb(loggers, exit_code=1)  # W&B marks the run failed
-        raise
-    finish_wandb(loggers)  # a multirun's next job starts its own W&B run
-    return metrics
+    return trainer, loggers
 
 
 def last_checkpoint(run_dir: Path) -> Path:

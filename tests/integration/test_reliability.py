@@ -169,7 +169,8 @@ def test_an_unwritable_output_dir_is_refused_before_anything_runs(tmp_path):
     )
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+# Loader workers: in `make test-all` (two runs with worker processes take a minute on 2 cores).
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])
 def test_same_seed_same_metrics_with_loader_workers(tmp_path, workers):
     runs = [tmp_path / f"run{i}" for i in (1, 2)]
     for run_dir in runs:

@@ -1,0 +1,145 @@
+"""What the throughput rows share: the models compared, segkit's config as `segkit.train`
+composes it, the settings a config resolves to, summaries of repeated timings, and the
+hand-written PyTorch loop segkit is measured against."""
+
+from __future__ import annotations
+
+import inspect
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+
+from segkit.train import CONF_DIR
+from segkit.utils.precision import resolve_precision
+
+#: Benchmark model name -> `segkit.train` overrides that select it.
+MODELS: dict[str, tuple[str, ...]] = {
+    "unet_resnet18": ("model=unet",),
+    "unet_resnet34": ("model=unet", "model.net.encoder_name=resnet34"),
+    "deeplabv3plus": ("model=deeplabv3plus",),
+}
+#: Plain fp32 in NCHW: the reference every speed-up is measured against.
+FP32_NCHW = ("trainer=fp32", "model.channels_last=false")
+#: What `trainer.precision=auto` picks on GPUs and CPUs with native bf16.
+BF16_CHANNELS_LAST = ("trainer.precision=bf16-mixed", "model.channels_last=true")
+
+
+def compose_run(overrides: Sequence[str], output_dir: Path) -> DictConfig:
+    """`segkit.train`'s config for `overrides`, composed as the command line does, with run
+    outputs in `output_dir` (Hydra's run-time values such as group choices are set too)."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[*overrides, f"paths.output_dir={output_dir}"],
+            return_hydra_config=True,
+        )
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def resolved_setting(cfg: DictConfig) -> tuple[str, torch.memory_format]:
+    """(Lightning precision, memory format) that `cfg` trains with on this machine, decided as
+    `segkit.train` and `SemanticSegmentation.setup` decide them."""
+    precision = str(resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator))
+    channels_last = cfg.model.get("channels_last", "auto")
+    if channels_last == "auto":
+        channels_last = precision.endswith("-mixed")
+    return precision, torch.channels_last if channels_last else torch.contiguous_format
+
+
+def describe(precision: str, memory_format: torch.memory_format) -> str:
+    return f"{precision} {'channels-last' if memory_format == torch.channels_last else 'NCHW'}"
+
+
+def summary(values: Sequence[float], digits: int = 4) -> dict[str, float]:
+    """Median, min and max of repeated measurements."""
+    return {
+        "median": round(statistics.median(values), digits),
+        "min": round(min(values), digits),
+        "max": round(max(values), digits),
+        "n": len(values),
+    }
+
+
+def synthetic_batches(cfg: DictConfig, count: int) -> list[dict]:
+    """The first `count` training batches of `cfg.data` (read once, then served from memory)."""
+    datamodule = instantiate(cfg.data, _convert_="all", num_workers=0)
+    datamodule.setup("fit")
+    batches = []
+    for batch in datamodule.train_dataloader():
+        batches.append(batch)
+        if len(batches) == count:
+            return batches
+    raise ValueError(f"data gives fewer than {count} training batches")
+
+
+class PlainLoop:
+    """The hand-written reference: the training loop a user writes without a framework, with
+    the network, loss, optimizer and scheduler `cfg` describes.
+
+    Each step: inputs in the memory format, forward under autocast (mixed precision only),
+    loss in fp32, zero_grad, backward, optimizer and scheduler step. `compiled`: the network
+    through `torch.compile` (inductor). Batches are dicts
+    ``{"image": [B,C,H,W], "mask": [B,H,W]}`` served in turn from memory.
+    """
+
+    def __init__(
+        self,
+        cfg: DictConfig,
+        batches: Sequence[dict],
+        precision: str,
+        memory_format: torch.memory_format,
+        total_steps: int,
+        seed: int = 0,
+        compiled: bool = False,
+    ) -> None:
+        torch.manual_seed(seed)
+        self.net = instantiate(cfg.model.net).to(memory_format=memory_format).train()
+        self.forward = torch.compile(self.net) if compiled else self.net
+        self.loss = instantiate(cfg.loss, _convert_="all")
+        self.optimizer = instantiate(cfg.optimizer)(model=self.net)
+        self.scheduler = None
+        if cfg.get("scheduler"):
+            factory = instantiate(cfg.scheduler)
+            params = inspect.signature(getattr(factory, "func", factory)).parameters
+            kwargs = {
+                k: total_steps for k in ("total_steps", "total_iters", "T_max") if k in params
+            }
+            if "max_lr" in params:
+                kwargs["max_lr"] = [g["lr"] for g in self.optimizer.param_groups]
+            self.scheduler = factory(optimizer=self.optimizer, **kwargs)
+        self.dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+        self.memory_format = memory_format
+        self.batches = batches
+        self.done = 0
+
+    def step(self) -> torch.Tensor:
+        batch = self.batches[self.done % len(self.batches)]
+        images = batch["image"].contiguous(memory_format=self.memory_format)
+        with torch.autocast("cpu", dtype=self.dtype or torch.bfloat16, enabled=bool(self.dtype)):
+            logits = self.forward(images)
+        loss = self.loss(logits.float(), batch["mask"])
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.done += 1
+        return loss
+
+    def run(self, steps: int) -> float:
+        """Seconds for `steps` training steps."""
+        with torch.enable_grad():
+            start = time.perf_counter()
+            for _ in range(steps):
+                self.step()
+            return time.perf_counter() - start
