@@ -38,7 +38,7 @@ format: install
 	$(BIN)/ruff format .
 
 # segkit vs a hand-written PyTorch loop and vs this machine's limit (experiments/throughput):
-# writes experiments/throughput/results.md and results.json; about 35 minutes on 2 cores.
+# writes experiments/throughput/results.md and results.json; about 25 minutes on 2 cores.
 bench: install
 	$(BIN)/python experiments/throughput/bench.py $(ARGS)
 
