@@ -53,16 +53,18 @@ def first_step_seconds(overrides: Sequence[str], tmp: Path, index: int) -> float
         "+callbacks.first_step._target_=first_step_marker.FirstStepMarker",
         f"+callbacks.first_step.path={marker}",
     ]
+    log = tmp / f"first_step_{index}.log"
     launched = time.time()
-    process = subprocess.Popen(
-        args, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-    )
+    with log.open("wb") as stderr:  # a file, not a pipe: a full pipe would stall the run
+        process = subprocess.Popen(
+            args, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+        )
     try:
         while not marker.exists():
             if process.poll() is not None:
                 raise RuntimeError(
                     f"{' '.join(args)} exited {process.returncode} before a step:\n"
-                    f"{process.stderr.read().decode()[-2000:]}"
+                    f"{log.read_text(errors='replace')[-2000:]}"
                 )
             time.sleep(0.02)
         time.sleep(0.05)  # the file is written in one call; let it land
@@ -73,17 +75,19 @@ def first_step_seconds(overrides: Sequence[str], tmp: Path, index: int) -> float
 
 
 def peak_rss_mb(overrides: Sequence[str], run_dir: Path) -> float:
-    process = subprocess.Popen(
-        [*TRAIN, *overrides, f"hydra.run.dir={run_dir}"],
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    _, status, usage = os.wait4(process.pid, 0)
+    log = run_dir.with_name(f"{run_dir.name}.log")
+    with log.open("wb") as stderr:  # a file, not a pipe: the progress bar would fill a pipe
+        process = subprocess.Popen(
+            [*TRAIN, *overrides, f"hydra.run.dir={run_dir}"],
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
         raise RuntimeError(
-            f"training exited {process.returncode}:\n{process.stderr.read().decode()[-2000:]}"
+            f"training exited {process.returncode}:\n{log.read_text(errors='replace')[-2000:]}"
         )
     return usage.ru_maxrss / 1024  # Linux: KiB
 
