@@ -4,6 +4,7 @@ and this folder on PYTHONPATH)."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -15,5 +16,7 @@ class FirstStepMarker(L.Callback):
         self.path = Path(path)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if not self.path.exists():
-            self.path.write_text(repr(time.time()))
+        if not self.path.exists():  # written whole, then renamed: readers never see half
+            partial = self.path.with_name(self.path.name + ".partial")
+            partial.write_text(repr(time.time()))
+            os.replace(partial, self.path)

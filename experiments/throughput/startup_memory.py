@@ -28,16 +28,19 @@ HERE = Path(__file__).resolve().parent
 TRAIN = (sys.executable, "-m", "segkit.train")
 
 
-def _env() -> dict[str, str]:
+def bench_env() -> dict[str, str]:
+    """The environment of every process the bench starts: never the network (W&B offline,
+    Hugging Face offline), and this folder importable (`first_step_marker`)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
-    env.setdefault("WANDB_MODE", "offline")  # never the network
+    env.setdefault("WANDB_MODE", "offline")
+    env.setdefault("HF_HUB_OFFLINE", "1")
     return env
 
 
 def time_command(args: Sequence[str], expect_status: int) -> float:
     start = time.perf_counter()
-    done = subprocess.run(args, capture_output=True, text=True, env=_env())
+    done = subprocess.run(args, capture_output=True, text=True, env=bench_env())
     seconds = time.perf_counter() - start
     if done.returncode != expect_status:
         raise RuntimeError(f"{' '.join(args)} exited {done.returncode}:\n{done.stderr[-2000:]}")
@@ -57,7 +60,7 @@ def first_step_seconds(overrides: Sequence[str], tmp: Path, index: int) -> float
     launched = time.time()
     with log.open("wb") as stderr:  # a file, not a pipe: a full pipe would stall the run
         process = subprocess.Popen(
-            args, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+            args, env=bench_env(), stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
         )
     try:
         while not marker.exists():
@@ -67,7 +70,6 @@ def first_step_seconds(overrides: Sequence[str], tmp: Path, index: int) -> float
                     f"{log.read_text(errors='replace')[-2000:]}"
                 )
             time.sleep(0.02)
-        time.sleep(0.05)  # the file is written in one call; let it land
         return float(marker.read_text()) - launched
     finally:
         os.killpg(process.pid, signal.SIGKILL)  # the run and its W&B service
@@ -79,7 +81,7 @@ def peak_rss_mb(overrides: Sequence[str], run_dir: Path) -> float:
     with log.open("wb") as stderr:  # a file, not a pipe: the progress bar would fill a pipe
         process = subprocess.Popen(
             [*TRAIN, *overrides, f"hydra.run.dir={run_dir}"],
-            env=_env(),
+            env=bench_env(),
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
