@@ -84,7 +84,8 @@ def synthetic_batches(cfg: DictConfig, count: int) -> list[dict]:
 
 class PlainLoop:
     """The hand-written reference: the training loop a user writes without a framework, with
-    the network, loss, optimizer and scheduler `cfg` describes.
+    the network, loss, optimizer, scheduler, precision and memory format `cfg` describes
+    (resolved on this machine as `segkit.train` resolves them).
 
     Each step: inputs in the memory format, forward under autocast (mixed precision only),
     loss in fp32, zero_grad, backward, optimizer and scheduler step. `compiled`: the network
@@ -96,12 +97,13 @@ class PlainLoop:
         self,
         cfg: DictConfig,
         batches: Sequence[dict],
-        precision: str,
-        memory_format: torch.memory_format,
         total_steps: int,
         seed: int = 0,
         compiled: bool = False,
     ) -> None:
+        precision, memory_format = resolved_setting(cfg)
+        #: What this loop trains in, e.g. "32-true NCHW" (plus " compiled").
+        self.setting = describe(precision, memory_format) + " compiled" * compiled
         torch.manual_seed(seed)
         self.net = instantiate(cfg.model.net).to(memory_format=memory_format).train()
         self.forward = torch.compile(self.net) if compiled else self.net
@@ -143,3 +145,22 @@ class PlainLoop:
             for _ in range(steps):
                 self.step()
             return time.perf_counter() - start
+
+
+def plain_loops(
+    base: Sequence[str],
+    settings: dict[str, Sequence[str]],
+    output_dir: Path,
+    total_steps: int,
+    compiled: Sequence[str] = (),
+) -> dict[str, PlainLoop]:
+    """One `PlainLoop` per setting (name -> overrides added to `base`), all with the same
+    initial weights and the same two in-memory batches; names in `compiled` use
+    `torch.compile`."""
+    loops: dict[str, PlainLoop] = {}
+    batches = None
+    for name, extra in settings.items():
+        cfg = compose_run([*base, *extra], output_dir)
+        batches = batches or synthetic_batches(cfg, 2)
+        loops[name] = PlainLoop(cfg, batches, total_steps, compiled=name in compiled)
+    return loops

@@ -24,12 +24,8 @@ from common import (
     BF16_CHANNELS_LAST,
     FP32_NCHW,
     MODELS,
-    PlainLoop,
-    compose_run,
-    describe,
-    resolved_setting,
+    plain_loops,
     summary,
-    synthetic_batches,
 )
 
 
@@ -39,24 +35,10 @@ def measure(
     settings = {"default": (), "fp32_nchw": FP32_NCHW, "bf16_channels_last": BF16_CHANNELS_LAST}
     if compiled:
         settings["fp32_nchw_compiled"] = FP32_NCHW
-    loops, resolved = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         base = [*MODELS[model], f"data.image_size={size}", f"data.batch_size={batch}"]
-        batches = None
-        for name, extra in settings.items():
-            cfg = compose_run([*base, *extra], Path(tmp))
-            batches = batches or synthetic_batches(cfg, 2)
-            precision, memory_format = resolved_setting(cfg)
-            resolved[name] = describe(precision, memory_format)
-            resolved[name] += " compiled" * name.endswith("compiled")
-            loops[name] = PlainLoop(
-                cfg,
-                batches,
-                precision,
-                memory_format,
-                1 + reps * block,
-                compiled="compiled" in name,
-            )
+        compiled = [name for name in settings if name.endswith("compiled")]
+        loops = plain_loops(base, settings, Path(tmp), 1 + reps * block, compiled)
     counts = {name: 1 if name.startswith("bf16") else block for name in loops}
     for loop in loops.values():
         loop.run(1)  # warm-up (and compilation)
@@ -69,7 +51,7 @@ def measure(
     return {
         "model": model,
         "input": f"{batch}x3x{size}x{size}",
-        "resolved": resolved,
+        "resolved": {name: loop.setting for name, loop in loops.items()},
         "step_s": {name: summary(t) for name, t in times.items()},
         # fp32 step time / setting's step time, pair by pair (> 1: faster than fp32 NCHW).
         "speedup_vs_fp32_nchw": {

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import MODELS, PlainLoop, compose_run, resolved_setting, summary, synthetic_batches
+from common import MODELS, PlainLoop, compose_run, summary, synthetic_batches
 from hydra.utils import instantiate
 
 from segkit.data.scenes import SceneSpec
@@ -52,9 +52,8 @@ def loader_rate(cfg, batches_per_rep: int | None, reps: int) -> tuple[dict, int]
 
 def model_rate(cfg, reps: int) -> dict:
     """Images/s the default network trains on with `cfg`'s input (hand-written loop)."""
-    precision, memory_format = resolved_setting(cfg)
     batches = synthetic_batches(cfg, 1)
-    loop = PlainLoop(cfg, batches, precision, memory_format, 1 + reps)
+    loop = PlainLoop(cfg, batches, 1 + reps)
     loop.run(1)
     batch = batches[0]["image"].shape[0]
     return summary([batch / loop.run(1) for _ in range(reps)], 2)

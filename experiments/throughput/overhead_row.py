@@ -31,8 +31,6 @@ from common import (
     MODELS,
     PlainLoop,
     compose_run,
-    describe,
-    resolved_setting,
     summary,
     synthetic_batches,
 )
@@ -116,11 +114,10 @@ def measure(model: str, size: int, batch: int, warmup: int, block: int, reps: in
             "test=false",
         ]
         cfg = compose_run(overrides, Path(tmp) / "run")
-        precision, memory_format = resolved_setting(cfg)
         L.seed_everything(cfg.seed)
         batches = synthetic_batches(cfg, 4)
         task = build_task(cfg)
-        plain = PlainLoop(cfg, batches, precision, memory_format, warmup + reps * block)
+        plain = PlainLoop(cfg, batches, warmup + reps * block)
         plain.net.load_state_dict(task.net.state_dict())  # the same initial weights
         timer = AlternatingBlocks(task, plain, warmup, block, reps)
         plain.run(warmup)
@@ -136,7 +133,7 @@ def measure(model: str, size: int, batch: int, warmup: int, block: int, reps: in
     return {
         "model": model,
         "input": f"{batch}x3x{size}x{size}",
-        "setting": describe(precision, memory_format),
+        "setting": plain.setting,
         "block_steps": block,
         "segkit_images_per_s": summary([images / t for t in seg], 2),
         "plain_images_per_s": summary([images / t for t in plain_t], 2),

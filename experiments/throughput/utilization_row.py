@@ -20,16 +20,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import (
-    BF16_CHANNELS_LAST,
-    FP32_NCHW,
-    MODELS,
-    PlainLoop,
-    compose_run,
-    resolved_setting,
-    summary,
-    synthetic_batches,
-)
+from common import BF16_CHANNELS_LAST, FP32_NCHW, MODELS, PlainLoop, plain_loops, summary
 from torch.utils.flop_counter import FlopCounterMode
 
 
@@ -60,13 +51,8 @@ def measure(models: list[str], size: int, batch: int, reps: int, bf16_reps: int,
     with tempfile.TemporaryDirectory() as tmp:
         for model in models:
             base = [*MODELS[model], f"data.image_size={size}", f"data.batch_size={batch}"]
-            loops = {}
-            batches = None
-            for name, extra in (("fp32", FP32_NCHW), ("bf16", BF16_CHANNELS_LAST)):
-                cfg = compose_run([*base, *extra], Path(tmp))
-                batches = batches or synthetic_batches(cfg, 2)
-                precision, memory_format = resolved_setting(cfg)
-                loops[name] = PlainLoop(cfg, batches, precision, memory_format, 2 + reps)
+            settings = {"fp32": FP32_NCHW, "bf16": BF16_CHANNELS_LAST}
+            loops = plain_loops(base, settings, Path(tmp), 2 + reps)
             flops = step_flops(loops["fp32"])  # also the fp32 warm-up step
             loops["bf16"].run(1)
             step_s = {"fp32": [], "bf16": []}
@@ -74,16 +60,15 @@ def measure(models: list[str], size: int, batch: int, reps: int, bf16_reps: int,
                 step_s["fp32"].append(loops["fp32"].run(1))
                 if rep < bf16_reps:
                     step_s["bf16"].append(loops["bf16"].run(1))
+            times = {k: summary(v) for k, v in step_s.items()}
+            median = {k: t["median"] for k, t in times.items()}
             rows[model] = {
                 "input": f"{batch}x3x{size}x{size}",
                 "gflop_per_step": round(flops / 1e9, 2),
-                "step_s": {k: summary(v) for k, v in step_s.items()},
-                "gflops": {
-                    k: round(flops / summary(v)["median"] / 1e9, 1) for k, v in step_s.items()
-                },
+                "step_s": times,
+                "gflops": {k: round(flops / t / 1e9, 1) for k, t in median.items()},
                 "utilization_pct": {
-                    k: round(100 * flops / summary(v)["median"] / peak[k]["median"], 1)
-                    for k, v in step_s.items()
+                    k: round(100 * flops / t / peak[k]["median"], 1) for k, t in median.items()
                 },
             }
     return {
