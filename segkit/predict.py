@@ -73,14 +73,13 @@ def predict(cfg: DictConfig) -> list[Path]:
 def _device_and_autocast(cfg: DictConfig):
     import torch
 
-    from segkit.utils.precision import resolve_precision
+    from segkit.utils.precision import autocast_dtype, resolve_precision
 
     device = cfg.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     kind = torch.device(device).type
-    precision = str(resolve_precision(cfg.precision, kind))
-    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+    dtype = autocast_dtype(resolve_precision(cfg.precision, kind))
     enabled = dtype is not None
     return torch.device(device), torch.autocast(kind, dtype=dtype, enabled=enabled), enabled
 

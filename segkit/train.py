@@ -106,11 +106,12 @@ def build_task(cfg: DictConfig):
 
 def build_trainer(cfg: DictConfig, task) -> tuple:
     """(Lightning Trainer, its loggers) for `cfg`: the configured callbacks plus the resolved
-    config in every checkpoint, the loggers, and ``trainer.precision`` resolved; sets the
+    config in every checkpoint, the loggers, and ``trainer.precision`` resolved
+    (`segkit.utils.precision.trainer_precision`); sets the
     task's ``on_nonfinite`` from segkit's key ``trainer.on_nonfinite``."""
     from hydra.utils import instantiate
 
-    from segkit.utils.precision import resolve_precision
+    from segkit.utils.precision import trainer_precision
     from segkit.utils.run_outputs import ConfigInCheckpoint
 
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
@@ -123,12 +124,12 @@ def build_trainer(cfg: DictConfig, task) -> tuple:
         else instantiate(c)
         for c in (cfg.get("logger") or {}).values()
     ]
-    precision = resolve_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     task.on_nonfinite = trainer_cfg.pop("on_nonfinite", "error")  # segkit's key, not Lightning's
-    trainer = instantiate(
-        trainer_cfg, callbacks=callbacks, logger=loggers or False, precision=precision
+    precision = trainer_precision(
+        trainer_cfg.pop("precision", "auto"), trainer_cfg.get("accelerator", "auto")
     )
+    trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False, **precision)
     return trainer, loggers
 
 

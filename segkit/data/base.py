@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from segkit.data.bad_samples import RaiseBadSamples, SkipBadSamples, check_on_bad_sample
-from segkit.data.epoch_order import EpochShuffle
+from segkit.data.epoch_order import DistributedEpochShuffle, EpochShuffle
 from segkit.data.instances import instance_collate
 from segkit.data.labeled_split import check_labeled_fraction, split_datasets, write_split_record
 
@@ -152,11 +152,14 @@ class SplitsDataModule(L.LightningDataModule):
         )
 
     def _training_sampler(self, dataset: Dataset, batch_size: int) -> Sampler | None:
-        """One process: `EpochShuffle` (the order follows the seed and the epoch, so resumed
-        runs see the same batches). Under DDP: None, Lightning's DistributedSampler."""
+        """The order follows the seed and the epoch, so resumed runs see the same batches:
+        `EpochShuffle` in one process, `DistributedEpochShuffle` (each rank's share) under
+        DDP."""
         trainer = self.trainer
         if trainer is not None and trainer.world_size > 1:
-            return None
+            return DistributedEpochShuffle(
+                dataset, trainer.world_size, trainer.global_rank, batch_size=batch_size
+            )
         return EpochShuffle(len(dataset), batch_size=batch_size)
 
     def _evaluation_sampler(self, dataset: Dataset) -> Sampler | None:

@@ -1,11 +1,12 @@
 """Training order that depends only on the seed and the epoch, so a resumed run sees the
 same batches as an uninterrupted one.
 
-`EpochShuffle` is the training sampler of single-process runs (under DDP Lightning's
-DistributedSampler, also seeded per epoch, takes its place). Lightning calls ``set_epoch``
-before each epoch. When a run resumes from a checkpoint taken in the middle of an epoch,
-Lightning restarts the loader but counts the batches already done; `skip_batches` makes the
-loader start after them instead of serving the epoch's first batches again.
+`EpochShuffle` is the training sampler of single-process runs, `DistributedEpochShuffle`
+(PyTorch's DistributedSampler, seeded per epoch) that of each DDP rank. Lightning calls
+``set_epoch`` before each epoch. When a run resumes from a checkpoint taken in the middle of an
+epoch, Lightning restarts the loader but counts the batches already done; `skip_batches` makes
+the loader start after them instead of serving the epoch's first batches again (on every rank:
+each skips its own share of the finished batches).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 #: Set by Lightning's seed_everything (segkit.train seeds with cfg.seed).
 SEED_VARIABLE = "PL_GLOBAL_SEED"
@@ -45,3 +46,29 @@ class EpochShuffle(Sampler[int]):
 
     def __len__(self) -> int:
         return self.length
+
+
+class DistributedEpochShuffle(DistributedSampler):
+    """PyTorch's DistributedSampler (the one Lightning would install: shuffled, seeded with
+    ``PL_GLOBAL_SEED`` and the epoch, padded to equal shares) that can skip finished batches.
+
+    Args:
+        dataset: the training set.
+        num_replicas, rank: the world size and this process's global rank.
+        batch_size: the loader's batch size (`skip_batches` counts batches).
+    """
+
+    def __init__(self, dataset: Dataset, num_replicas: int, rank: int, batch_size: int = 1):
+        seed = int(os.environ.get(SEED_VARIABLE, 0))
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+        self.batch_size = batch_size
+        self._skip = 0
+
+    def skip_batches(self, batches: int) -> None:
+        """Start the next pass after `batches` of this rank's batches (once)."""
+        self._skip = batches * self.batch_size
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(super().__iter__())
+        skip, self._skip = self._skip % max(len(indices), 1), 0
+        return iter(indices[skip:])

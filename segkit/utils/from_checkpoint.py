@@ -48,7 +48,7 @@ def inference_trainer(device: str, precision: str, root_dir: Path):
     instance task's ``predictions/``) go under `root_dir`."""
     import lightning as L
 
-    from segkit.utils.precision import resolve_precision
+    from segkit.utils.precision import trainer_precision
 
     accelerator, devices = device, 1
     if device.startswith("cuda:"):
@@ -56,7 +56,7 @@ def inference_trainer(device: str, precision: str, root_dir: Path):
     return L.Trainer(
         accelerator=accelerator,
         devices=devices,
-        precision=resolve_precision(precision, accelerator),
+        **trainer_precision(precision, accelerator),
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+#: Lightning's mixed precisions (autocast, fp32 weights).
+MIXED = ("bf16-mixed", "16-mixed")
 
 
 def cpu_has_native_bf16() -> bool:
@@ -22,6 +26,15 @@ def cpu_has_native_bf16() -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
+def device_type(accelerator: str = "auto") -> str:
+    """The torch device type Lightning's `accelerator` flag runs on ("cuda", "cpu", ...)."""
+    if accelerator in ("auto", "gpu"):
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return accelerator
+
+
 def resolve_precision(precision: str | int | None, accelerator: str = "auto") -> str | int | None:
     """Replace "auto" by a Lightning precision for the device `accelerator` resolves to.
 
@@ -32,11 +45,32 @@ def resolve_precision(precision: str | int | None, accelerator: str = "auto") ->
         return precision
     import torch
 
-    device = accelerator
-    if accelerator in ("auto", "gpu"):
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = device_type(accelerator)
     if device == "cuda":
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     if device == "cpu":
         return "bf16-mixed" if cpu_has_native_bf16() else "32-true"
     return "32-true"
+
+
+def trainer_precision(precision: str | int | None, accelerator: str = "auto") -> dict[str, Any]:
+    """Keyword arguments that give a Lightning Trainer `precision` ("auto" resolved).
+
+    Mixed precision on CUDA and CPU gets segkit's `ClippableMixedPrecision` plugin (gradient
+    clipping with fused optimizers and in manual optimization; real fp16 for "16-mixed" on
+    CPU): ``{"plugins": [plugin]}``. Anything else: ``{"precision": value}``.
+    """
+    resolved = resolve_precision(precision, accelerator)
+    device = device_type(accelerator)
+    if str(resolved) in MIXED and device in ("cuda", "cpu"):
+        from segkit.utils.mixed_precision import ClippableMixedPrecision
+
+        return {"plugins": [ClippableMixedPrecision(str(resolved), device)]}
+    return {"precision": resolved}
+
+
+def autocast_dtype(precision: str | int | None):
+    """The autocast dtype of a resolved precision: bf16, fp16, or None (no autocast)."""
+    import torch
+
+    return {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(str(precision))

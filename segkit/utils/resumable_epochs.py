@@ -8,8 +8,8 @@ epoch only, not on how the process got there. A run resumed from an end-of-epoch
 bitwise the same as one that never stopped (with ``trainer.deterministic=true``).
 
 A checkpoint taken mid-epoch (SIGTERM, SLURM preemption) resumes with the same reseeding for
-its epoch and with the batches already done skipped (`EpochShuffle.skip_batches`). The data
-order is then exact. Random draws inside the remaining steps (dropout, augmentation in the main
+its epoch and with the batches already done skipped (`EpochShuffle.skip_batches`, and per
+rank under DDP, `DistributedEpochShuffle.skip_batches`). The data order is then exact. Random draws inside the remaining steps (dropout, augmentation in the main
 process) start from the epoch's seed rather than where the interrupted run left them.
 """
 
@@ -22,7 +22,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from segkit.data.epoch_order import SEED_VARIABLE, EpochShuffle
+from segkit.data.epoch_order import SEED_VARIABLE, DistributedEpochShuffle, EpochShuffle
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -50,8 +50,8 @@ class ResumableEpochs(L.Callback):
             return  # saved after the epoch's last batch: the next epoch starts whole
         for loader in loop._combined_loader.flattened:
             sampler = getattr(loader, "sampler", None)
-            if isinstance(sampler, EpochShuffle):
-                sampler.skip_batches(done % max(len(loader), 1))
+            if isinstance(sampler, (EpochShuffle, DistributedEpochShuffle)):
+                sampler.skip_batches(done % max(len(loader), 1))  # this rank's finished batches
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         reseed(trainer.current_epoch)

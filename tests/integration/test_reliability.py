@@ -95,6 +95,38 @@ def test_sigterm_saves_the_current_step_exits_143_and_resumes_exactly(tmp_path, 
     assert_same_run(run_dir, uninterrupted)
 
 
+#: 2 gloo processes, 12 training images of batch 2: 3 steps per rank and epoch, 2 epochs.
+DDP_RUN = [
+    *RUN,
+    "trainer=ddp_cpu",
+    "trainer.max_epochs=2",
+    "data.train_size=12",
+    "data.batch_size=2",
+    "trainer.limit_train_batches=1.0",
+    "logger=csv",
+]
+
+
+def test_ddp_sigterm_mid_epoch_resumes_exactly_on_every_rank(tmp_path):
+    """Each rank skips its own finished batches: the resumed run ends with the weights and
+    metrics of one that never stopped (without the skip, ranks replay the epoch's start)."""
+    reference = tmp_path / "uninterrupted"
+    ok(train(*DDP_RUN, f"hydra.run.dir={reference}"))
+    run_dir = tmp_path / "run"
+    stopper = [f"+callbacks.stop._target_={CALLBACKS}.SignalAtStep", "+callbacks.stop.step=4"]
+    proc = train(
+        *DDP_RUN, *stopper, "+callbacks.stop.signal_name=SIGTERM", f"hydra.run.dir={run_dir}"
+    )
+    assert proc.returncode == 143, proc.stderr[-3000:]
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    # The signal comes after step 4's agreement between the ranks (callbacks run in order):
+    # both ranks stop together after step 5, two batches into the second epoch.
+    assert saved["global_step"] == 5
+
+    ok(train(f"resume={run_dir}"))
+    assert_same_run(run_dir, reference)
+
+
 def test_ckpt_path_last_needs_a_run_dir_that_has_one(tmp_path, uninterrupted):
     proc = train(*RUN, "ckpt_path=last", f"hydra.run.dir={tmp_path / 'new'}")
     assert proc.returncode == 2
