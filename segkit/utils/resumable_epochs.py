@@ -9,8 +9,9 @@ bitwise the same as one that never stopped (with ``trainer.deterministic=true``)
 
 A checkpoint taken mid-epoch (SIGTERM, SLURM preemption) resumes with the same reseeding for
 its epoch and with the batches already done skipped (`EpochShuffle.skip_batches`, and per
-rank under DDP, `DistributedEpochShuffle.skip_batches`). The data order is then exact. Random draws inside the remaining steps (dropout, augmentation in the main
-process) start from the epoch's seed rather than where the interrupted run left them.
+rank under DDP, `DistributedEpochShuffle.skip_batches`). The data order is then exact. Random
+draws inside the remaining steps (dropout, augmentation in the main process) start from the
+epoch's seed rather than where the interrupted run left them.
 """
 
 from __future__ import annotations

@@ -28,6 +28,19 @@ from PIL import Image
 from segkit.train import CONF_DIR
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+#: Mask R-CNN at 64 px (not resized) with few proposals and narrow heads: fp16 convolutions and
+#: matmuls take PyTorch's slow reference path on CPUs without native fp16.
+MASKRCNN = [
+    "model=maskrcnn",
+    "data.image_size=64",
+    "model.net.min_size=64",
+    "model.net.max_size=64",
+    "model.net.rpn_proposals_train=50",
+    "model.net.box_batch_size_per_image=16",
+    "model.net.detections_per_img=10",
+    "model.net.box_head_size=32",
+    "model.net.mask_head_channels=16",
+]
 #: family -> (overrides, the override that turns clipping on, the one that turns it off)
 FAMILIES = {
     "smp": (["model=unet"], "trainer.gradient_clip_val=1.0", "trainer.gradient_clip_val=null"),
@@ -43,23 +56,8 @@ FAMILIES = {
         "model.gradient_clip_val=null",
     ),
     "pix2pix": (["model=pix2pix"], "model.gradient_clip_val=1.0", "model.gradient_clip_val=null"),
-    # The preset clips at 5.0 (trainer.gradient_clip_val). Images stay at 64 px (not resized)
-    # and the heads see few proposals: fp16 convolutions take PyTorch's slow path on CPUs.
-    "maskrcnn": (
-        [
-            "model=maskrcnn",
-            "data.image_size=64",
-            "model.net.min_size=64",
-            "model.net.max_size=64",
-            "model.net.rpn_proposals_train=50",
-            "model.net.box_batch_size_per_image=16",
-            "model.net.detections_per_img=10",
-            "model.net.box_head_size=32",
-            "model.net.mask_head_channels=16",
-        ],  # fmt: skip
-        "trainer.gradient_clip_val=5.0",
-        "trainer.gradient_clip_val=null",
-    ),
+    # The preset clips at 5.0 (trainer.gradient_clip_val).
+    "maskrcnn": (MASKRCNN, "trainer.gradient_clip_val=5.0", "trainer.gradient_clip_val=null"),
 }
 TINY = [
     "data.image_size=32",
@@ -180,19 +178,9 @@ def test_mixed_precision_checkpoint_evaluates_predicts_and_exports(tmp_path, fam
     outputs = {}
     for precision in ("16-mixed", "32-true"):
         out = tmp_path / f"pred-{precision}"
-        predict(
-            compose_config(
-                "predict",
-                [
-                    f"ckpt_path={ckpt}",
-                    f"input={tmp_path / 'images'}",
-                    f"output={out}",
-                    f"format={fmt}",
-                    f"precision={precision}",
-                    "device=cpu",
-                ],
-            )  # fmt: skip
-        )
+        options = [f"input={tmp_path / 'images'}", f"output={out}", f"format={fmt}"]
+        options += [f"ckpt_path={ckpt}", f"precision={precision}", "device=cpu"]
+        predict(compose_config("predict", options))
         outputs[precision] = out
     if instance:
         results = json.loads((outputs["16-mixed"] / "coco_results.json").read_text())
