@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 ARGS ?=
 
-.PHONY: install train test test-all lint format bench bench-all clean
+.PHONY: install train test test-all lint format bench bench-all gpu-wheels gpu-check clean
 
 install: $(STAMP)
 
@@ -51,5 +51,17 @@ bench-all: bench
 	$(BIN)/python experiments/instance/speed.py
 	$(BIN)/python experiments/scaling/ddp_cpu.py
 
+# The wheels the GPU machine lacks (cp312 manylinux, <= 60 MiB), pinned to this venv's versions;
+# they travel with the working tree to that machine (experiments/gpu/README.md).
+gpu-wheels: install
+	$(BIN)/python experiments/gpu/wheels.py --dest experiments/gpu/wheels
+
+# On a CUDA machine without network and without a venv: its own Python, plus the wheels above.
+# Writes gpu-check-out/gpu_check.json and gpu-check-out/check.log (< 8 minutes on one GPU).
+GPU_DEPS := .gpu-deps
+gpu-check:
+	$(PYTHON) experiments/gpu/install_wheels.py experiments/gpu/wheels $(GPU_DEPS)
+	PYTHONPATH=$(GPU_DEPS):. $(PYTHON) experiments/gpu/check.py --out gpu-check-out $(ARGS)
+
 clean:
-	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache
+	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache $(GPU_DEPS) gpu-check-out
