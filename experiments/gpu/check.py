@@ -78,10 +78,12 @@ def check_imports() -> dict[str, str]:
             continue
         versions[name] = str(getattr(module, "__version__", "present"))
     if missing:
-        sys.exit(
+        print(
             "gpu-check: missing: " + "; ".join(missing) + ". Prepare the wheels with "
-            "`make gpu-wheels` on a machine with network; `make gpu-check` installs them."
+            "`make gpu-wheels` on a machine with network; `make gpu-check` installs them.",
+            file=sys.stderr,
         )
+        sys.exit(2)
     return versions
 
 
