@@ -375,11 +375,14 @@ class Steps:
         from segkit.data.scenes import SceneSpec
         from segkit.data.synthetic_export import export_scenes
 
-        height, images = (128, 4) if self.quick else (1024, 32)
+        # 16 rendered scenes (about 1 s each at 1024x2048), each linked under 8 names: 128
+        # training images, 16 batches per pass, enough to keep 16 workers busy.
+        height, images, copies = (128, 4, 1) if self.quick else (1024, 16, 8)
         workers = min(16, os.cpu_count() or 1) if not self.quick else 2
         root = self.out / "cityscapes"
         spec = SceneSpec(height=height, width=2 * height, num_classes=5, difficulty=0.5)
         export_scenes("cityscapes", root, spec, splits=("train", "val"), num_images=images)
+        _link_copies(root, "train", copies)
         crop = [height // 2, height]
         cfg = compose(
             "train",
@@ -403,6 +406,16 @@ class Steps:
             result["gpu_images_per_s"] = round(self.gpu_images_per_s, 2)
             result["loader_over_gpu"] = round(rate / self.gpu_images_per_s, 2)
         return result
+
+
+def _link_copies(root: Path, split: str, copies: int) -> None:
+    """Hard-link every scene of a Cityscapes-layout split under `copies` - 1 more frame numbers
+    (``<city>_<seq>_<frame>_...``): more images to load, each decoded for real."""
+    for folder in ("leftImg8bit", "gtFine"):
+        for path in sorted((root / folder / split).glob("*/*.png")):
+            city, seq, frame, rest = path.name.split("_", 3)
+            for k in range(1, copies):
+                os.link(path, path.with_name(f"{city}_{seq}_{int(frame) + 100_000 * k:06d}_{rest}"))
 
 
 def _resolved(run_dir: Path) -> dict:
