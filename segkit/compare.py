@@ -8,7 +8,8 @@ checkpoint). Writes to ``--out``:
 * ``leaderboard.md`` and ``leaderboard.csv``: one row per run, best first. Columns: the run,
   the config values that differ between the runs (a group choice such as ``model`` stands for
   all the keys of its group), the best ``--metric`` over the epochs, the final test score
-  when there is one, the number of epochs and the median epoch time in seconds;
+  when there is one, the number of epochs, the median epoch time in seconds and (when runs
+  have them) a link to each run's latest validation sample grid (``samples/epoch_NNN.png``);
 * ``curves.png``: ``--metric`` per epoch for every run;
 * ``per_class_iou.png``: per-class IoU (``val/iou/<class>`` of metrics.json) of the ``--top``
   runs.
@@ -22,6 +23,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import statistics
 import sys
 from collections.abc import Iterable, Sequence
@@ -47,6 +49,7 @@ class Run:
     curve: list[tuple[int, float]] = field(default_factory=list)  # (epoch, metric)
     epoch_seconds: list[float] = field(default_factory=list)
     final: dict[str, float | None] = field(default_factory=dict)  # metrics.json
+    samples: Path | None = None  # the latest samples/epoch_NNN.png
 
     def best(self, metric: str, mode: str) -> float:
         values = [v for _, v in self.curve if not math.isnan(v)]
@@ -102,6 +105,8 @@ def read_run(path: Path, metric: str) -> Run:
     metrics_json = path / "metrics.json"
     if metrics_json.is_file():
         run.final = json.loads(metrics_json.read_text())
+    grids = sorted((path / "samples").glob("epoch_*.png"))
+    run.samples = grids[-1] if grids else None
     return run
 
 
@@ -135,6 +140,8 @@ def leaderboard(
     has_test = any(isinstance(r.final.get(test_key), float) for r in runs)
     header = ["run", *columns, f"best {metric}"] + ([test_key] if has_test else [])
     header += ["epochs", "epoch s"]
+    has_samples = any(r.samples for r in runs)
+    header += ["samples"] if has_samples else []
     root = _common_parent([r.path for r in runs])
     rows = []
     for run in ordered:
@@ -146,6 +153,8 @@ def leaderboard(
             row.append(_text(run.final.get(test_key)))
         row.append(str(len(run.curve)))
         row.append(_text(statistics.median(run.epoch_seconds)) if run.epoch_seconds else "")
+        if has_samples:
+            row.append(str(run.samples) if run.samples else "")
         rows.append(row)
     return header, rows, ordered
 
@@ -160,7 +169,7 @@ def write_outputs(
 ) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     markdown = out / "leaderboard.md"
-    markdown.write_text(markdown_table(header, rows) + "\n")
+    markdown.write_text(markdown_table(header, _linked_samples(header, rows, out)) + "\n")
     table = out / "leaderboard.csv"
     with table.open("w", newline="") as f:
         csv.writer(f).writerows([header, *rows])
@@ -168,6 +177,21 @@ def write_outputs(
     written = [markdown, table, plot_curves(ordered, labels, metric, out / "curves.png")]
     bars = plot_per_class(ordered[:top], labels[:top], out / "per_class_iou.png")
     return written + ([bars] if bars else [])
+
+
+def _linked_samples(header: Sequence[str], rows: list[list[str]], out: Path) -> list[list[str]]:
+    """Rows with the samples column as markdown links relative to `out` (where the .md is)."""
+    if "samples" not in header:
+        return rows
+    column = header.index("samples")
+    linked = []
+    for row in rows:
+        row = list(row)
+        if row[column]:
+            grid = Path(row[column])
+            row[column] = f"[{grid.stem}]({os.path.relpath(grid, out)})"
+        linked.append(row)
+    return linked
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

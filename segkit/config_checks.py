@@ -107,9 +107,35 @@ def wandb_logger_config(logger: DictConfig) -> DictConfig | None:
     return None
 
 
+#: segkit's TensorBoard logger (needs tensorboardX or tensorboard: the tensorboard extra).
+TENSORBOARD_LOGGER_TARGET = "segkit.tracking.tensorboard_logger.TensorBoardLogger"
+
+
+def require_extra(extra: str, modules: tuple[str, ...], purpose: str) -> None:
+    """ConfigError naming the extra to install when one of `modules` cannot be imported."""
+    missing = []
+    for module in modules:
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise ConfigError(
+            f"{purpose} needs {', '.join(missing)} (not installed): pip install 'segkit[{extra}]'"
+        )
+
+
 def check_logger_config(logger: DictConfig) -> None:
-    """Raise `ConfigError` for a W&B mode or log_model value wandb would reject mid-run."""
+    """Raise `ConfigError` for a W&B mode or log_model value wandb would reject mid-run, and
+    for a TensorBoard logger without its package."""
     from segkit.tracking.wandb_mode import MODES
+
+    targets = [str(node.get("_target_", "")) for node in logger.values()]
+    if any(target.endswith(".TensorBoardLogger") for target in targets):  # Lightning's or ours
+        try:  # Lightning writes event files with either package
+            __import__("tensorboard")
+        except ImportError:
+            require_extra("tensorboard", ("tensorboardX",), "logger=tensorboard")
 
     wandb = wandb_logger_config(logger) or {}
     if "mode" in wandb and wandb.mode not in MODES:

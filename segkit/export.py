@@ -14,7 +14,7 @@ import hydra
 from omegaconf import DictConfig
 
 from segkit.checkpoints import CheckpointError
-from segkit.config_checks import ConfigError, check_required
+from segkit.config_checks import ConfigError, check_required, require_extra
 from segkit.train import CONF_DIR
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -86,6 +86,9 @@ def export(cfg: DictConfig) -> Path:
 
     if cfg.format not in FORMATS:
         raise CheckpointError(f"format={cfg.format}: expected one of {sorted(FORMATS)}")
+    if cfg.format == "onnx":  # torch's exporter needs onnxscript; the check runs ONNX Runtime
+        modules = ("onnx", "onnxscript") + (("onnxruntime",) if cfg.check else ())
+        require_extra("export", modules, "segkit.export format=onnx")
     task, ckpt_cfg = load_task(cfg.ckpt_path)
     if model_kind(ckpt_cfg) == "instance":
         raise CheckpointError(

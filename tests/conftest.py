@@ -21,12 +21,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from segkit.train import CONF_DIR
+from segkit.utils.compose import compose_config
 
 # W&B runs of tests stay offline (also for a developer with credentials), and wandb's own
 # settings, cache and staging files go to a temporary dir instead of the home dir.
@@ -56,15 +54,7 @@ def compose_train(tmp_path: Path) -> Callable[..., DictConfig]:
     """Compose conf/train.yaml with overrides; `${hydra:...}` resolves, output dir in tmp."""
 
     def _compose(*overrides: str) -> DictConfig:
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-            cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
-        with open_dict(cfg):
-            cfg.hydra.runtime.output_dir = str(tmp_path / "run")
-        HydraConfig.instance().set_config(cfg)
-        with open_dict(cfg):
-            del cfg["hydra"]  # as in `segkit.train`: `${hydra:...}` resolves from HydraConfig
-        return cfg
+        return compose_config("train", overrides, tmp_path / "run")
 
     yield _compose
     GlobalHydra.instance().clear()

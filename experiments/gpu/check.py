@@ -130,25 +130,10 @@ class Check:
 
 
 def compose(name: str, overrides: list[str], output_dir: Path | None = None):
-    """A segkit config composed as its command line composes it (Hydra's run-time values set)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
+    """A segkit config composed as its command line composes it."""
+    from segkit.utils.compose import compose_config
 
-    from segkit.train import CONF_DIR
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = hydra_compose(name, overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        if output_dir is not None:
-            cfg.hydra.runtime.output_dir = str(output_dir)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
+    return compose_config(name, overrides, output_dir)
 
 
 def train(run_dir: Path, overrides: list[str]) -> dict[str, float]:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from segkit.tracking.examples import class_names_of, stage_scores, validation_examples
 
 
 class WandbSegmentationPanels(L.Callback):
@@ -50,75 +51,32 @@ class WandbSegmentationPanels(L.Callback):
         if trainer.state.fn == "fit":
             self._log_examples(logger, trainer, pl_module)
         elif trainer.state.fn == "validate":  # the best checkpoint after training
-            self._log_scores(logger, trainer, "val", _scores(pl_module, "val"))
+            self._log_scores(logger, trainer, "val", stage_scores(pl_module, "val"))
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         logger = _wandb_logger(trainer)
         if logger is not None:
-            self._log_scores(logger, trainer, "test", _scores(pl_module, "test"))
+            self._log_scores(logger, trainer, "test", stage_scores(pl_module, "test"))
 
     def _log_examples(self, logger, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         import wandb
 
-        dataset = getattr(trainer.datamodule, "dataset", None)
-        if self.num_images == 0 or dataset is None:
+        examples = validation_examples(trainer, pl_module, self.num_images, self.mean, self.std)
+        if not examples:
             return
-        val = dataset("val")
-        count = min(self.num_images, len(val))
-        indices = np.linspace(0, len(val) - 1, count).round().astype(int)
-        samples = [val[int(i)] for i in indices]
-        precision = trainer.precision_plugin  # as in validation: autocast, or bf16-true input
-        was_training = pl_module.training
-        pl_module.eval()
-        shown = []
-        with torch.no_grad(), precision.val_step_context():
-            for sample in samples:  # one at a time: validation images may differ in size
-                image = precision.convert_input(sample["image"][None].to(pl_module.device))
-                shown.append(self._example(pl_module, sample, image))
-        pl_module.train(was_training)
         labels = _class_labels(pl_module)
         panel = [
             wandb.Image(
-                rgb,
+                example.rgb,
                 masks={
-                    "ground_truth": {"mask_data": truth, "class_labels": labels},
-                    "prediction": {"mask_data": prediction, "class_labels": labels},
+                    "ground_truth": {"mask_data": example.truth, "class_labels": labels},
+                    "prediction": {"mask_data": example.prediction, "class_labels": labels},
                 },
-                caption=str(sample.get("name", index)),
+                caption=example.name,
             )
-            for (rgb, truth, prediction), sample, index in zip(shown, samples, indices, strict=True)
+            for example in examples
         ]
         logger.log_metrics({"val/examples": panel}, step=trainer.global_step)
-
-    def _example(self, pl_module, sample: dict, image: torch.Tensor) -> tuple[np.ndarray, ...]:
-        """(uint8 RGB [H,W,3], ground-truth classes [H,W], predicted classes [H,W])."""
-        if hasattr(pl_module, "predict_logits"):  # semantic and adversarial tasks
-            predicted = pl_module.predict_logits(image)[0].argmax(0)
-            truth = sample["mask"]
-            rgb = self._display_rgb(sample["image"])
-        else:  # Mask R-CNN: instances painted as classes
-            from segkit.tasks.instance import paint_instances
-
-            (detections,) = pl_module(list(image))
-            predicted = paint_instances(
-                detections["masks"], detections["labels"], detections["scores"]
-            )
-            target = sample["target"]
-            truth = paint_instances(target["masks"], target["labels"])
-            rgb = (sample["image"][:3] * 255).clamp(0, 255).round().to(torch.uint8)
-            rgb = rgb.permute(1, 2, 0).numpy()
-        return rgb, truth.cpu().numpy(), predicted.cpu().numpy()
-
-    def _display_rgb(self, image: torch.Tensor) -> np.ndarray:
-        """Normalised float [C,H,W] -> uint8 [H,W,3] (grey repeated; extra bands dropped)."""
-        channels = image.shape[0]
-        if channels == 1:
-            image = image.repeat(3, 1, 1)
-        image = image[:3].float()
-        mean = torch.tensor((self.mean * 3)[:3]).view(3, 1, 1)
-        std = torch.tensor((self.std * 3)[:3]).view(3, 1, 1)
-        rgb = ((image * std + mean) * 255).clamp(0, 255).round().to(torch.uint8)
-        return rgb.permute(1, 2, 0).numpy()
 
     def _log_scores(self, logger, trainer: L.Trainer, stage: str, scores) -> None:
         import wandb
@@ -181,20 +139,9 @@ def confusion_figure(confusion: np.ndarray, names: Sequence[str]):
 
 
 def _class_labels(pl_module: L.LightningModule) -> dict[int, str]:
-    names = getattr(pl_module, "class_names", None) or pl_module.val_scores.class_names
-    labels = dict(enumerate(names))
+    labels = dict(enumerate(class_names_of(pl_module)))
     labels[int(pl_module.hparams.get("ignore_index", 255))] = "ignore"
     return labels
-
-
-def _scores(pl_module: L.LightningModule, stage: str):
-    """The stage's `SegmentationScores` (Mask R-CNN: of its painted view), or None."""
-    if hasattr(pl_module, f"{stage}_scores"):
-        return getattr(pl_module, f"{stage}_scores")
-    semantic = getattr(pl_module, "semantic", None)
-    if semantic is not None and pl_module.hparams.get("semantic_view"):
-        return semantic[stage]
-    return None
 
 
 def _wandb_logger(trainer: L.Trainer) -> Any:

@@ -19,13 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 from PIL import Image
 
-from segkit.train import CONF_DIR
+from segkit.utils.compose import compose_config
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 #: Mask R-CNN at 64 px (not resized) with few proposals and narrow heads: fp16 convolutions and
@@ -73,19 +69,6 @@ TINY = [
     # A OneCycle schedule cannot be made longer on resume (PyTorch fixes its length); poly can.
     "scheduler=poly",
 ]
-
-
-def compose_config(name: str, overrides: list[str], output_dir: Path | None = None):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(name, overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        if output_dir is not None:
-            cfg.hydra.runtime.output_dir = str(output_dir)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
 
 
 def train_job(run_dir: Path, overrides: list[str]) -> dict[str, float]:
@@ -141,6 +124,9 @@ def test_family_trains_clipped_and_resumes_unclipped(tmp_path, family, precision
     )
     assert changed or lowered, "the resumed steps changed no weight"
     assert resumed["segkit_config"]["trainer"]["precision"] == precision
+    # every family draws its sample grids (Mask R-CNN: painted instances)
+    grids = sorted(p.name for p in (tmp_path / "run" / "samples").glob("*.png"))
+    assert grids == ["epoch_000.png", "epoch_001.png"]
 
 
 def write_images(folder: Path, count: int = 2) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sqlite3
@@ -11,8 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from tests.conftest import TINY_OVERRIDES
 from tests.integration.test_train_cli import run_train as run_cli
@@ -118,10 +121,20 @@ def test_default_logger_writes_an_offline_wandb_run_and_resume_continues_it(tmp_
 def test_tensorboard_logger_writes_event_files(tmp_path):
     run_dir = tmp_path / "run"
     run_train("logger=tensorboard", f"hydra.run.dir={run_dir}")
-    tags = set()
+    tags, images = set(), {}
     for path in (run_dir / "tensorboard").glob("events.out.tfevents.*"):
-        tags |= {value.tag for event in read_tfrecords(path) for value in event.summary.value}
+        for event in read_tfrecords(path):
+            for value in event.summary.value:
+                tags.add(value.tag)
+                if value.HasField("image"):
+                    images[value.tag] = Image.open(io.BytesIO(value.image.encoded_image_string))
     assert {"val/miou", "val/loss", "test/miou", "time/epoch_s"} <= tags
+    # the run dir's pictures, as TensorBoard images
+    assert set(images) == {"val/samples", "val/confusion_matrix", "test/confusion_matrix"}
+    (grid,) = sorted((run_dir / "samples").glob("epoch_*.png"))
+    assert np.array_equal(np.asarray(images["val/samples"]), np.asarray(Image.open(grid)))
+    confusion = Image.open(run_dir / "confusion_matrix.png").convert("RGB")
+    assert np.array_equal(np.asarray(images["val/confusion_matrix"]), np.asarray(confusion))
     assert (run_dir / "csv" / "metrics.csv").is_file()
     assert not (run_dir / "wandb").exists()
 
@@ -158,9 +171,12 @@ def test_multirun_jobs_share_a_wandb_group_and_compare_ranks_them(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = sweep_dir / "comparison"
     header, *rows = (out / "leaderboard.csv").read_text().splitlines()
-    assert header == "run,seed,best val/miou,test/miou,epochs,epoch s"
+    assert header == "run,seed,best val/miou,test/miou,epochs,epoch s,samples"
     best = {job.name: json.loads((job / "metrics.json").read_text())["val/miou"] for job in jobs}
     assert sorted(r.split(",")[0] for r in rows) == sorted(best)
+    for row in rows:  # each job's latest sample grid (it trained one epoch)
+        name, grid = row.split(",")[0], row.split(",")[-1]
+        assert grid == str(sweep_dir / name / "samples" / "epoch_000.png")
     assert rows[0].split(",")[0] == max(best, key=best.get)
     for png in ("curves.png", "per_class_iou.png"):
         assert (out / png).stat().st_size > 5000

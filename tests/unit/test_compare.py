@@ -142,3 +142,18 @@ def test_compare_starts_without_torch(sweep):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("False")
+
+
+def test_leaderboard_links_each_runs_latest_sample_grid(sweep):
+    for epoch in (0, 2):
+        grid = sweep / "0_unet" / "samples" / f"epoch_{epoch:03d}.png"
+        grid.parent.mkdir(exist_ok=True)
+        grid.write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert main([str(sweep)]) == 0
+    lines = (sweep / "comparison" / "leaderboard.md").read_text().splitlines()
+    assert lines[0].endswith("| epoch s | samples |")
+    unet = next(line for line in lines if line.startswith("| 0_unet |"))
+    # relative to leaderboard.md's dir, so the link opens where the table is read
+    assert unet.endswith("| [epoch_002](../0_unet/samples/epoch_002.png) |")
+    fpn = next(line for line in lines if line.startswith("| 1_fpn |"))
+    assert fpn.endswith("|  |")  # a run without grids has an empty cell

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from lightning.pytorch.plugins.precision import Precision
 
+from segkit.tracking.examples import display_rgb
 from segkit.tracking.wandb_panels import WandbSegmentationPanels, scores_per_class
 from tests.unit.test_semantic_task import make_task
 
@@ -64,11 +65,11 @@ def test_examples_panel_has_masks_for_images_of_any_size():
 
 
 def test_display_undoes_the_normalisation():
-    panels = WandbSegmentationPanels(mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25])
-    rgb = panels._display_rgb(torch.tensor([-2.0, 0.0, 2.0]).view(3, 1, 1).expand(3, 2, 2))
+    mean, std = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
+    rgb = display_rgb(torch.tensor([-2.0, 0.0, 2.0]).view(3, 1, 1).expand(3, 2, 2), mean, std)
     assert rgb.dtype == np.uint8 and rgb.shape == (2, 2, 3)
     assert rgb[0, 0].tolist() == [0, 128, 255]  # clipped, mid grey, clipped
-    grey = panels._display_rgb(torch.zeros(1, 2, 2))
+    grey = display_rgb(torch.zeros(1, 2, 2), mean, std)
     assert grey.shape == (2, 2, 3) and (grey == 128).all()
 
 
