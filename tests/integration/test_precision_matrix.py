@@ -4,7 +4,8 @@ mixed precision evaluates, predicts and exports.
 
 Each cell is one `segkit.train.train` job in this process (imports paid once per worker) on
 tiny inputs: 2 steps with clipping, then a resume for 2 more steps without clipping (the
-clip-free path of each precision). Emulated bf16 and fp16 are an order of magnitude slower
+clip-free path of each precision). The best checkpoint of each family's 16-mixed cell is then
+evaluated, predicted with and exported. Emulated bf16 and fp16 are an order of magnitude slower
 than fp32 on CPUs without native support, so sizes stay tiny. Nothing here assumes what
 ``precision: auto`` resolves to, and numbers compared across precisions use tolerances that
 hold on CPUs with and without native bf16.
@@ -89,8 +90,9 @@ def steps_per_batch(family: str) -> int:
     return 2 if family in ("luc2016", "hung2018", "pix2pix") else 1  # segmenter + discriminator
 
 
-def train_and_resume(run_dir: Path, family: str, precision: str) -> tuple[dict, dict]:
-    """(checkpoint after 2 clipped steps, checkpoint after 2 more unclipped ones)."""
+def train_and_resume(run_dir: Path, family: str, precision: str) -> tuple[dict, dict, dict]:
+    """(checkpoint after 2 clipped steps, checkpoint after 2 more unclipped ones, the final
+    metrics of the resumed run)."""
     overrides, clip_on, clip_off = FAMILIES[family]
     common = [*TINY, *overrides, f"trainer.precision={precision}"]
     first = train_job(run_dir, [*common, clip_on, "trainer.max_epochs=1"])
@@ -101,13 +103,14 @@ def train_and_resume(run_dir: Path, family: str, precision: str) -> tuple[dict, 
         [*common, clip_off, "trainer.max_epochs=2", f"ckpt_path={run_dir}/checkpoints/last.ckpt"],
     )
     assert math.isfinite(monitored(resumed_metrics))
-    return stored, checkpoint(run_dir)
+    return stored, checkpoint(run_dir), resumed_metrics
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_family_trains_clipped_and_resumes_unclipped(tmp_path, family, precision):
-    first, resumed = train_and_resume(tmp_path / "run", family, precision)
+    """Under 16-mixed the run's best checkpoint then evaluates, predicts and exports."""
+    first, resumed, metrics = train_and_resume(tmp_path / "run", family, precision)
     per_batch = steps_per_batch(family)
     assert first["global_step"] == 2 * per_batch
     assert resumed["global_step"] == 4 * per_batch
@@ -127,6 +130,8 @@ def test_family_trains_clipped_and_resumes_unclipped(tmp_path, family, precision
     # every family draws its sample grids (Mask R-CNN: painted instances)
     grids = sorted(p.name for p in (tmp_path / "run" / "samples").glob("*.png"))
     assert grids == ["epoch_000.png", "epoch_001.png"]
+    if precision == "16-mixed":
+        check_eval_predict_export(tmp_path, family, metrics)
 
 
 def write_images(folder: Path, count: int = 2) -> None:
@@ -136,21 +141,16 @@ def write_images(folder: Path, count: int = 2) -> None:
         Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(folder / f"{i}.png")
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
-def test_mixed_precision_checkpoint_evaluates_predicts_and_exports(tmp_path, family):
-    """A 16-mixed checkpoint: eval under 16-mixed reproduces the run's validation metrics,
-    predict writes a mask per image that agrees with fp32, export matches PyTorch."""
+def check_eval_predict_export(tmp_path: Path, family: str, trained: dict[str, float]) -> None:
+    """The best checkpoint of a 16-mixed run: eval under 16-mixed reproduces the run's
+    validation metrics, predict writes a mask per image that agrees with fp32, export matches
+    PyTorch."""
     from segkit.eval import evaluate
     from segkit.export import export, run_exported
     from segkit.predict import predict
     from segkit.utils.from_checkpoint import load_task
 
-    run_dir = tmp_path / "run"
-    overrides, clip_on, _ = FAMILIES[family]
-    trained = train_job(
-        run_dir, [*TINY, *overrides, clip_on, "trainer.precision=16-mixed", "trainer.max_epochs=1"]
-    )
-    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
 
     metrics = evaluate(
         compose_config("eval", [f"ckpt_path={ckpt}", "precision=16-mixed", "device=cpu"]), None
