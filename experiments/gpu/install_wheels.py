@@ -1,5 +1,6 @@
 """Install the wheels of `make gpu-wheels` into a folder, skipping every distribution this
-Python already has (so nothing the machine ships is shadowed by another version).
+Python already has (so nothing the machine ships is shadowed by another version), except
+`UPGRADED` ones older than the wheel (backward compatible, and newer ones are required).
 
     python experiments/gpu/install_wheels.py experiments/gpu/wheels .gpu-deps
 
@@ -13,10 +14,19 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+#: Installed over an older version: pydantic (albumentations) needs a recent typing_extensions.
+UPGRADED = ("typing_extensions",)
+
 
 def distribution(wheel: Path) -> str:
     """The distribution a wheel file installs (its name before the first dash)."""
     return wheel.name.split("-", 1)[0]
+
+
+def older(installed: str, wheel: Path) -> bool:
+    from packaging.version import Version
+
+    return Version(installed) < Version(wheel.name.split("-")[1])
 
 
 def main() -> None:
@@ -26,10 +36,17 @@ def main() -> None:
         sys.exit(f"gpu-check: no wheels in {wheels_dir}: run `make gpu-wheels` where pip works")
     missing = []
     for wheel in wheels:
+        name = distribution(wheel)
         try:
-            print(f"have {distribution(wheel)} {version(distribution(wheel))}")
+            have = version(name)
         except PackageNotFoundError:
             missing.append(wheel)
+            continue
+        if name in UPGRADED and older(have, wheel):
+            print(f"upgrade {name} {have}")
+            missing.append(wheel)
+        else:
+            print(f"have {name} {have}")
     if missing:
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--quiet",

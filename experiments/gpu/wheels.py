@@ -40,6 +40,7 @@ DISTRIBUTIONS = (
     "onnxscript",
     "onnx-ir",
     "tensorboardX",
+    "typing-extensions",  # pydantic needs a recent one; installed only over an older one
 )
 #: Built here from the source distribution (pure Python, no binary wheel published).
 BUILT_HERE = ("antlr4-python3-runtime",)
