@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from segkit.train import CONF_DIR
-from segkit.utils.precision import resolve_precision
+from segkit.utils.precision import autocast_dtype, resolve_precision
 
 #: Benchmark model name -> `segkit.train` overrides that select it.
 MODELS: dict[str, tuple[str, ...]] = {
@@ -119,7 +119,7 @@ class PlainLoop:
             if "max_lr" in params:
                 kwargs["max_lr"] = [g["lr"] for g in self.optimizer.param_groups]
             self.scheduler = factory(optimizer=self.optimizer, **kwargs)
-        self.dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+        self.dtype = autocast_dtype(precision)
         self.memory_format = memory_format
         self.batches = batches
         self.done = 0

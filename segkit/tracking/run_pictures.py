@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from segkit.tracking.confusion import confusion_figure, scores_per_class
 from segkit.tracking.examples import (
     Example,
     class_names_of,
@@ -94,8 +95,6 @@ class RunPictures(L.Callback):
         scores = stage_scores(pl_module, stage)
         if scores is None or scores.confusion is None:
             return
-        from segkit.tracking.wandb_panels import confusion_figure, scores_per_class
-
         confusion, names = scores.confusion, list(scores.class_names)
         prefix = "" if stage == "val" else f"{stage}_"
         self.output_dir.mkdir(parents=True, exist_ok=True)

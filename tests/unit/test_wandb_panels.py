@@ -9,8 +9,9 @@ import numpy as np
 import torch
 from lightning.pytorch.plugins.precision import Precision
 
+from segkit.tracking.confusion import scores_per_class
 from segkit.tracking.examples import display_rgb
-from segkit.tracking.wandb_panels import WandbSegmentationPanels, scores_per_class
+from segkit.tracking.wandb_panels import WandbSegmentationPanels
 from tests.unit.test_semantic_task import make_task
 
 
