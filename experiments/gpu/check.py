@@ -430,46 +430,20 @@ def _random_batches(batch: int, size: tuple[int, int], classes: int, count: int)
 
 
 def _plain_loop(cfg, batches: list[dict], warmup: int, steps: int, device: str):
-    """(seconds per step, FLOPs per step) of the hand-written loop: the same network, loss,
-    optimizer, precision and memory format as `cfg` (channels-last under mixed precision, as
-    ``model.channels_last: auto``), batches copied to the device each step."""
-    import torch
-    from hydra.utils import instantiate
+    """(seconds per step, FLOPs per step) of the bench's hand-written loop
+    (`experiments/throughput/common.PlainLoop`: the same network, loss, optimizer, scheduler,
+    precision and memory format as `cfg`) on `device`."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from segkit.utils.precision import autocast_dtype, resolve_precision
+    sys.path.insert(0, str(REPO / "experiments" / "throughput"))
+    from common import PlainLoop
 
-    dtype = autocast_dtype(resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator))
-    memory_format = torch.channels_last if dtype is not None else torch.contiguous_format
-    torch.manual_seed(0)
-    net = instantiate(cfg.model.net).to(device, memory_format=memory_format).train()
-    loss_fn = instantiate(cfg.loss, _convert_="all").to(device)
-    optimizer = instantiate(cfg.optimizer)(model=net)
-
-    def step(i: int) -> None:
-        batch = batches[i % len(batches)]
-        images = batch["image"].to(device, non_blocking=True)
-        images = images.contiguous(memory_format=memory_format)
-        mask = batch["mask"].to(device, non_blocking=True)
-        with torch.autocast(device, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            logits = net(images)
-        loss = loss_fn(logits.float(), mask)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    for i in range(warmup):
-        step(i)
+    loop = PlainLoop(cfg, batches, total_steps=warmup + 1 + steps, device=device)
+    loop.run(warmup)
     counter = FlopCounterMode(display=False)
     with counter:
-        step(0)
-    _sync(device)
-    start = time.perf_counter()
-    for i in range(steps):
-        step(i)
-    _sync(device)
-    seconds = (time.perf_counter() - start) / steps
-    return seconds, counter.get_total_flops()
+        loop.step()
+    return loop.run(steps) / steps, counter.get_total_flops()
 
 
 def _segkit_loop(cfg, batches: list[dict], warmup: int, steps: int) -> float:

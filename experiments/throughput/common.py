@@ -90,7 +90,8 @@ class PlainLoop:
     Each step: inputs in the memory format, forward under autocast (mixed precision only),
     loss in fp32, zero_grad, backward, optimizer and scheduler step. `compiled`: the network
     through `torch.compile` (inductor). Batches are dicts
-    ``{"image": [B,C,H,W], "mask": [B,H,W]}`` served in turn from memory.
+    ``{"image": [B,C,H,W], "mask": [B,H,W]}`` served in turn from memory, copied to `device`
+    (e.g. "cuda") each step as a Trainer would.
     """
 
     def __init__(
@@ -100,14 +101,16 @@ class PlainLoop:
         total_steps: int,
         seed: int = 0,
         compiled: bool = False,
+        device: str = "cpu",
     ) -> None:
         precision, memory_format = resolved_setting(cfg)
         #: What this loop trains in, e.g. "32-true NCHW" (plus " compiled").
         self.setting = describe(precision, memory_format) + " compiled" * compiled
         torch.manual_seed(seed)
-        self.net = instantiate(cfg.model.net).to(memory_format=memory_format).train()
+        self.device = torch.device(device)
+        self.net = instantiate(cfg.model.net).to(self.device, memory_format=memory_format).train()
         self.forward = torch.compile(self.net) if compiled else self.net
-        self.loss = instantiate(cfg.loss, _convert_="all")
+        self.loss = instantiate(cfg.loss, _convert_="all").to(self.device)
         self.optimizer = instantiate(cfg.optimizer)(model=self.net)
         self.scheduler = None
         if cfg.get("scheduler"):
@@ -126,10 +129,13 @@ class PlainLoop:
 
     def step(self) -> torch.Tensor:
         batch = self.batches[self.done % len(self.batches)]
-        images = batch["image"].contiguous(memory_format=self.memory_format)
-        with torch.autocast("cpu", dtype=self.dtype or torch.bfloat16, enabled=bool(self.dtype)):
+        images = batch["image"].to(self.device, non_blocking=True)
+        images = images.contiguous(memory_format=self.memory_format)
+        mask = batch["mask"].to(self.device, non_blocking=True)
+        kind, enabled = self.device.type, bool(self.dtype)
+        with torch.autocast(kind, dtype=self.dtype or torch.bfloat16, enabled=enabled):
             logits = self.forward(images)
-        loss = self.loss(logits.float(), batch["mask"])
+        loss = self.loss(logits.float(), mask)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -139,12 +145,18 @@ class PlainLoop:
         return loss
 
     def run(self, steps: int) -> float:
-        """Seconds for `steps` training steps."""
+        """Seconds for `steps` training steps (queued GPU work included)."""
         with torch.enable_grad():
+            self._synchronize()
             start = time.perf_counter()
             for _ in range(steps):
                 self.step()
+            self._synchronize()
             return time.perf_counter() - start
+
+    def _synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
 
 def plain_loops(

@@ -158,7 +158,8 @@ def sample_grid(
     width = 3 * tile_w + 4 * GAP
     font = ImageFont.load_default()
     legend = _legend(class_names, colours, width, font)
-    height = HEADER + sum(max(t.shape[0] for t in row) + GAP for row in rows) + legend.height
+    # the three tiles of a row have the same size
+    height = HEADER + sum(row[0].shape[0] + GAP for row in rows) + legend.height
     canvas = Image.new("RGB", (width, height), (32, 32, 32))
     draw = ImageDraw.Draw(canvas)
     for column, title in enumerate(("image", "ground truth", "prediction")):
@@ -167,7 +168,7 @@ def sample_grid(
     for row in rows:
         for column, tile in enumerate(row):
             canvas.paste(Image.fromarray(tile), (GAP + column * (tile_w + GAP), top))
-        top += max(t.shape[0] for t in row) + GAP
+        top += row[0].shape[0] + GAP
     canvas.paste(legend, (0, top))
     return np.asarray(canvas)
 
