@@ -1,7 +1,82 @@
 """segkit: a PyTorch Lightning + Hydra research framework for image segmentation.
 
-Entry points: ``python -m segkit.train``. Importing this package is cheap (no torch import),
-so ``--help`` and config errors answer at once.
+The Python API, for notebooks and scripts (the command line is ``segkit train|eval|...``)::
+
+    import segkit
+
+    cfg = segkit.compose(["model=unet", "trainer.max_epochs=2"])  # as `segkit train` composes
+    metrics = segkit.fit(cfg, "runs/unet")                         # trains, returns metrics
+    model = segkit.load("runs/unet/checkpoints/best.ckpt")
+    classes = model.predict("photo.png")                          # HxW class indices
+
+Importing segkit imports no torch: each function imports what it needs when called.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from segkit.run.loaded_model import LoadedModel
+
+try:  # the one source of the version: the package metadata (pyproject.toml)
+    __version__ = metadata.version("segkit")
+except metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["__version__", "compose", "fit", "load"]
+
+
+def compose(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> DictConfig:
+    """The training config ``segkit train <overrides>`` would run (``conf/train.yaml`` with
+    the Hydra `overrides`); `run_dir` sets its run dir (default: Hydra's
+    ``outputs/<date>/<time>_<model>_<data>``). Config errors raise as on the command line."""
+    from segkit.run.compose import compose_config
+
+    return compose_config("train", overrides, run_dir)
+
+
+def fit(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
+    """Train `cfg` (from `compose`) in `run_dir`, as ``segkit train`` would: the config is
+    checked first, then the best checkpoint is validated (and tested); returns those metrics.
+    The run dir gets what every run writes (``.hydra/config.yaml``, checkpoints,
+    ``metrics.json``, ``provenance.json``, pictures). One process: for DDP over several
+    processes use the command."""
+    from segkit.run.compose import set_run_dir
+    from segkit.run.config_checks import check_train_config
+    from segkit.run.fit import train
+
+    check_train_config(cfg)
+    run_dir = Path(run_dir)
+    set_run_dir(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return train(cfg, run_dir.resolve())
+
+
+def load(
+    ckpt_path: str | Path,
+    device: str = "auto",
+    precision: str = "auto",
+    inference: dict[str, Any] | None = None,
+) -> LoadedModel:
+    """The model of a segkit checkpoint, rebuilt from the checkpoint alone (no config files,
+    no downloads; pickled objects refused). `device`: auto | cpu | cuda | cuda:<n>;
+    `precision`: auto (bf16 where the device runs it natively) | 32-true | bf16-mixed |
+    16-mixed; `inference`: `segkit.inference.InferenceOptions` fields (windows, flip,
+    scales). ``.predict(image)`` gives an HxW class-index array (instance models: COCO-style
+    dicts)."""
+    import torch
+
+    from segkit.run.from_checkpoint import load_task
+    from segkit.run.loaded_model import LoadedModel
+    from segkit.run.precision import inference_device, resolve_precision
+
+    torch_device = torch.device(inference_device(device))
+    resolved = resolve_precision(precision, torch_device.type)
+    task, config = load_task(ckpt_path, resolved, inference=inference)
+    return LoadedModel(task, config, torch_device, resolved)

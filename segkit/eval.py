@@ -15,9 +15,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from segkit.checkpoints import CheckpointError
-from segkit.config_checks import ConfigError, check_required
-from segkit.train import CONF_DIR
+from segkit.run.checkpoints import CheckpointError
+from segkit.run.compose import CONF_DIR
+from segkit.run.config_checks import ConfigError, check_required
 
 EVALUATORS = ("segkit", "cityscapes_official")
 
@@ -30,23 +30,27 @@ def evaluate(cfg: DictConfig, chosen_data: str | None) -> dict[str, float]:
         raise CheckpointError(f"evaluator={cfg.evaluator}: expected one of {EVALUATORS}")
     from hydra.utils import instantiate
 
-    from segkit.inference import InferenceOptions
-    from segkit.utils.from_checkpoint import (
-        default_output_dir,
-        inference_trainer,
-        load_task_for_data,
-    )
-    from segkit.utils.run_outputs import write_metrics
+    from segkit.run.build import inference_trainer
+    from segkit.run.from_checkpoint import default_output_dir, load_task_for_data
+    from segkit.run.outputs import write_metrics
+    from segkit.run.precision import inference_device, resolve_precision
 
-    task, _, data_cfg = load_task_for_data(cfg.ckpt_path, cfg, chosen_data)
-    if hasattr(task, "inference"):  # semantic and adversarial tasks
-        task.inference = InferenceOptions(**cfg.inference)
+    precision = resolve_precision(cfg.precision, inference_device(cfg.device).split(":")[0])
+    task, _, data_cfg = load_task_for_data(
+        cfg.ckpt_path, cfg, chosen_data, precision, inference=cfg.inference
+    )
     out = Path(cfg.output_dir or default_output_dir(cfg.ckpt_path, "eval", cfg.split))
     callbacks = []
     if cfg.evaluator == "cityscapes_official":
-        callbacks.append(_official_export(data_cfg, out / "pred_labelIds"))
+        if not str(data_cfg.get("_target_", "")).endswith("CityscapesDataModule"):
+            raise CheckpointError(
+                "evaluator=cityscapes_official needs Cityscapes data (data=cityscapes)"
+            )
+        from segkit.callbacks.cityscapes_export import CityscapesOfficialExport
+
+        callbacks.append(CityscapesOfficialExport(out / "pred_labelIds"))
     datamodule = instantiate(data_cfg, _convert_="all")
-    trainer = inference_trainer(cfg.device, cfg.precision, out)
+    trainer = inference_trainer(cfg.device, precision, out)
     trainer.callbacks.extend(callbacks)
     run = trainer.validate if cfg.split == "val" else trainer.test
     metrics: dict[str, float] = {}
@@ -60,41 +64,6 @@ def evaluate(cfg: DictConfig, chosen_data: str | None) -> dict[str, float]:
     print("\n".join(f"{k:<{width}}  {v:.4f}" for k, v in sorted(metrics.items())))
     print(f"segkit: metrics written to {out / 'metrics.json'}")
     return metrics
-
-
-def _official_export(data_cfg: DictConfig, directory: Path):
-    """A callback writing every evaluated prediction as a Cityscapes labelId PNG."""
-    import lightning as L
-
-    from segkit import cityscapes_official
-
-    if not str(data_cfg.get("_target_", "")).endswith("CityscapesDataModule"):
-        raise CheckpointError(
-            "evaluator=cityscapes_official needs Cityscapes data (data=cityscapes)"
-        )
-
-    class OfficialExport(L.Callback):
-        def __init__(self) -> None:
-            self.writer = cityscapes_official.LabelIdWriter(directory)
-            self.names: list[str] = []
-
-        def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, *_):
-            for name, pred in zip(batch["name"], outputs.cpu().numpy(), strict=True):
-                self.writer.write(name, pred)
-                self.names.append(name)
-
-        on_test_batch_end = on_validation_batch_end
-
-        def evaluate(self, root: str, split: str) -> dict[str, float]:
-            official = cityscapes_official.evaluate(directory, Path(root), split, self.names)
-            scores = {"official/miou": official["miou"]}
-            # Class names as in segkit's own keys (val/iou/traffic_light).
-            scores.update(
-                {f"official/iou/{k.replace(' ', '_')}": v for k, v in official["iou"].items()}
-            )
-            return scores
-
-    return OfficialExport()
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")

@@ -13,9 +13,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from segkit.checkpoints import CheckpointError
-from segkit.config_checks import ConfigError, check_required, require_extra
-from segkit.train import CONF_DIR
+from segkit.run.checkpoints import CheckpointError
+from segkit.run.compose import CONF_DIR
+from segkit.run.config_checks import ConfigError, check_required, require_extra
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 
@@ -80,17 +80,17 @@ def run_exported(path: Path, fmt: str, images):
 def export(cfg: DictConfig) -> Path:
     import torch
 
-    from segkit.checkpoints import model_kind
     from segkit.models.input_size import input_size_divisor
-    from segkit.utils.from_checkpoint import load_task
+    from segkit.run.facts import task_family
+    from segkit.run.from_checkpoint import load_task
 
     if cfg.format not in FORMATS:
         raise CheckpointError(f"format={cfg.format}: expected one of {sorted(FORMATS)}")
     if cfg.format == "onnx":  # torch's exporter needs onnxscript; the check runs ONNX Runtime
         modules = ("onnx", "onnxscript") + (("onnxruntime",) if cfg.check else ())
         require_extra("export", modules, "segkit.export format=onnx")
-    task, ckpt_cfg = load_task(cfg.ckpt_path)
-    if model_kind(ckpt_cfg) == "instance":
+    task, ckpt_cfg = load_task(cfg.ckpt_path, "32-true")  # exported in fp32, NCHW
+    if task_family(ckpt_cfg) == "instance":
         raise CheckpointError(
             f"{cfg.ckpt_path}: Mask R-CNN export is not supported (its output is a list of "
             "detections per image); export semantic or adversarial models"

@@ -97,3 +97,15 @@ def predict_scores(
             total = probs if total is None else total + probs
     assert total is not None
     return (total / (len(scales) * (2 if options.flip else 1))).clamp_min(1e-12).log()
+
+
+def padded_logits(task, images, divisor: int):
+    """`task.predict_logits` of images of any size: padded bottom/right to the network's size
+    `divisor` (`segkit.models.input_size.input_size_divisor`), logits cropped back to [B,K,H,W]."""
+    import torch.nn.functional as F
+
+    height, width = images.shape[-2:]
+    pad_h, pad_w = -height % divisor, -width % divisor
+    if pad_h or pad_w:
+        images = F.pad(images, (0, pad_w, 0, pad_h))
+    return task.predict_logits(images)[..., :height, :width]

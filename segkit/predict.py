@@ -16,104 +16,56 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from segkit.checkpoints import CheckpointError, model_kind
-from segkit.config_checks import ConfigError, check_required
-from segkit.train import CONF_DIR
+from segkit.data.image_files import ImageFileError, find_images, read_rgb
+from segkit.run.checkpoints import CheckpointError
+from segkit.run.compose import CONF_DIR
+from segkit.run.config_checks import ConfigError, check_required
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 SEMANTIC_FORMATS = ("index", "color", "overlay", "cityscapes")
 INSTANCE_FORMATS = ("coco",)
 
 
-def find_images(source: Path) -> list[Path]:
-    """`source` itself, or the images under the directory `source` (sorted)."""
-    if source.is_file():
-        return [source]
-    if not source.is_dir():
-        raise CheckpointError(f"input={source}: no such file or directory")
-    images = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise CheckpointError(f"input={source}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    return images
-
-
-def read_rgb(path: Path):
-    """uint8 [H,W,3]; CheckpointError naming the file if it cannot be decoded."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as err:
-        raise CheckpointError(f"{path}: not a readable image ({err})") from err
-
-
 def predict(cfg: DictConfig) -> list[Path]:
     """Write the predictions of every input image; return the written files."""
-    from segkit.utils.from_checkpoint import load_task
+    from segkit.run.from_checkpoint import load_task
+    from segkit.run.loaded_model import LoadedModel
+    from segkit.run.precision import inference_device, resolve_precision
 
-    task, ckpt_cfg = load_task(cfg.ckpt_path)
-    kind = model_kind(ckpt_cfg)
-    formats = INSTANCE_FORMATS if kind == "instance" else SEMANTIC_FORMATS
+    device = inference_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device.split(":")[0])
+    task, ckpt_cfg = load_task(cfg.ckpt_path, precision, inference=cfg.inference)
+    model = LoadedModel(task, ckpt_cfg, device, precision)
+    formats = INSTANCE_FORMATS if model.family == "instance" else SEMANTIC_FORMATS
     if cfg.format not in formats:
-        article = "an" if kind[0] in "aeiou" else "a"
+        article = "an" if model.family[0] in "aeiou" else "a"
         raise CheckpointError(
-            f"format={cfg.format}: {article} {kind} model writes {' | '.join(formats)}"
+            f"format={cfg.format}: {article} {model.family} model writes {' | '.join(formats)}"
         )
     source, out = Path(cfg.input), Path(cfg.output)
     images = find_images(source)
     root = source if source.is_dir() else source.parent
     out.mkdir(parents=True, exist_ok=True)
-    if kind == "instance":
-        return _predict_instances(task, ckpt_cfg, cfg, images, root, out)
-    return _predict_semantic(task, ckpt_cfg, cfg, images, root, out)
+    job = _predict_instances if model.family == "instance" else _predict_semantic
+    return job(model, cfg, images, root, out)
 
 
-def _device_and_autocast(cfg: DictConfig):
-    import torch
-
-    from segkit.utils.precision import autocast_dtype, resolve_precision
-
-    device = cfg.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    kind = torch.device(device).type
-    dtype = autocast_dtype(resolve_precision(cfg.precision, kind))
-    enabled = dtype is not None
-    return torch.device(device), torch.autocast(kind, dtype=dtype, enabled=enabled), enabled
-
-
-def _predict_semantic(task, ckpt_cfg, cfg, images, root, out) -> list[Path]:
+def _predict_semantic(model, cfg, images, root, out) -> list[Path]:
     import torch
     from tqdm import tqdm
 
-    from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-    from segkit.inference import InferenceOptions
-    from segkit.writers import SemanticWriter
+    from segkit.formats.writers import SemanticWriter
 
-    data = ckpt_cfg.data
+    data = model.config.data
     if int(data.get("in_channels", 3)) != 3:
         raise CheckpointError("segkit.predict reads RGB images; this model takes other channels")
     if cfg.format == "cityscapes" and int(data.num_classes) != 19:
         raise CheckpointError("format=cityscapes needs a 19-class Cityscapes (trainId) model")
-    device, autocast, mixed = _device_and_autocast(cfg)
-    task.to(device)
-    if mixed:
-        task.memory_format = torch.channels_last
-        task.net.to(memory_format=torch.channels_last)
-    task.inference = InferenceOptions(**cfg.inference)
-    mean = torch.tensor(data.get("mean", IMAGENET_MEAN), device=device).view(1, 3, 1, 1) * 255
-    std = torch.tensor(data.get("std", IMAGENET_STD), device=device).view(1, 3, 1, 1) * 255
     writer = SemanticWriter(out, cfg.format, data.get("palette"), cfg.overlay_alpha)
     written: list[Path] = []
 
     def flush(batch: list) -> None:
-        x = torch.stack([torch.from_numpy(rgb) for _, rgb in batch]).to(device)
-        x = (x.permute(0, 3, 1, 2).float() - mean) / std
-        with torch.no_grad(), autocast:
-            classes = padded_logits(task, x).argmax(1).to(torch.uint8).cpu().numpy()
-        for (path, rgb), pred in zip(batch, classes, strict=True):
+        x = torch.stack([torch.from_numpy(rgb) for _, rgb in batch]).to(model.device)
+        for (path, rgb), pred in zip(batch, model.class_maps(x), strict=True):
             written.append(writer.write(path.relative_to(root), pred, rgb))
 
     pending: list = []  # consecutive images of one size, batched up to batch_size
@@ -128,39 +80,16 @@ def _predict_semantic(task, ckpt_cfg, cfg, images, root, out) -> list[Path]:
     return written
 
 
-def padded_logits(task, images):
-    """`task.predict_logits` of images of any size: padded bottom/right to the network's size
-    divisor, logits cropped back to [B,K,H,W]."""
-    import torch.nn.functional as F
-
-    from segkit.models.input_size import input_size_divisor
-
-    divisor = input_size_divisor(task.net)
-    height, width = images.shape[-2:]
-    pad_h, pad_w = -height % divisor, -width % divisor
-    if pad_h or pad_w:
-        images = F.pad(images, (0, pad_w, 0, pad_h))
-    return task.predict_logits(images)[..., :height, :width]
-
-
-def _predict_instances(task, ckpt_cfg, cfg, images, root, out) -> list[Path]:
-    import torch
+def _predict_instances(model, cfg, images, root, out) -> list[Path]:
     from tqdm import tqdm
 
-    from segkit.writers import InstanceWriter
+    from segkit.formats.writers import InstanceWriter
 
-    device, autocast, _ = _device_and_autocast(cfg)
-    task.to(device)
-    data = ckpt_cfg.data
-    names = list(data.get("instance_class_names") or data.get("class_names") or [])
-    writer = InstanceWriter(out, names[1:], data.get("category_ids"), cfg.overlay_alpha)
+    ids = model.config.data.get("category_ids")
+    writer = InstanceWriter(out, model.class_names[1:], ids, cfg.overlay_alpha)
     for image_id, path in enumerate(tqdm(images, desc="segkit predict", unit="image"), 1):
         rgb = read_rgb(path)
-        x = torch.from_numpy(rgb).to(device).permute(2, 0, 1).float() / 255
-        with torch.no_grad(), autocast:
-            detections = task([x])[0]
-        keep = detections["scores"] >= cfg.score_threshold
-        detections = {k: v[keep].cpu() for k, v in detections.items()}
+        detections = model.detections(rgb, cfg.score_threshold)
         writer.add(image_id, path.relative_to(root), rgb, detections)
     return writer.finish()
 
@@ -170,7 +99,7 @@ def main(cfg: DictConfig) -> None:
     try:
         check_required(cfg, "ckpt_path", "input", "output")
         written = predict(cfg)
-    except (ConfigError, CheckpointError) as err:
+    except (ConfigError, CheckpointError, ImageFileError) as err:
         print(f"segkit: {err}", file=sys.stderr)
         sys.exit(2)
     print(f"segkit: wrote {len(written)} files to {cfg.output}")

@@ -24,7 +24,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from segkit.utils.compose import compose_config
+from segkit.run.compose import compose_config
 
 # W&B runs of tests stay offline (also for a developer with credentials), and wandb's own
 # settings, cache and staging files go to a temporary dir instead of the home dir.

@@ -34,7 +34,7 @@ from hydra.utils import instantiate
 
 from segkit.data.scenes import SceneSpec
 from segkit.data.synthetic_export import export_scenes
-from segkit.train import CONF_DIR
+from segkit.run.compose import CONF_DIR
 
 HERE = Path(__file__).resolve().parent
 

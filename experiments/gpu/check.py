@@ -131,14 +131,14 @@ class Check:
 
 def compose(name: str, overrides: list[str], output_dir: Path | None = None):
     """A segkit config composed as its command line composes it."""
-    from segkit.utils.compose import compose_config
+    from segkit.run.compose import compose_config
 
     return compose_config(name, overrides, output_dir)
 
 
 def train(run_dir: Path, overrides: list[str]) -> dict[str, float]:
     """`python -m segkit.train <overrides>` in this process; returns its final metrics."""
-    from segkit.config_checks import check_train_config
+    from segkit.run.config_checks import check_train_config
     from segkit.train import train as segkit_train
 
     cfg = compose("train", [*overrides, "logger=csv", "test=false"], run_dir)
@@ -169,7 +169,7 @@ class Steps:
     def environment(self) -> dict[str, Any]:
         import torch
 
-        from segkit.utils.precision import resolve_precision
+        from segkit.run.precision import resolve_precision
 
         info: dict[str, Any] = {
             "python": platform.python_version(),
@@ -190,7 +190,7 @@ class Steps:
         includes each epoch's validation of 200 images)."""
         import csv
 
-        from segkit.utils.precision import resolve_precision
+        from segkit.run.precision import resolve_precision
 
         run_dir = self.out / "default_recipe"
         quick = [
@@ -318,7 +318,7 @@ class Steps:
         bf16-mixed channels-last; quick: what ``precision: auto`` gives this CPU)."""
         import torch
 
-        from segkit.utils.precision import resolve_precision
+        from segkit.run.precision import resolve_precision
 
         size, batch, steps = ((64, 128), 2, 3) if self.quick else ((512, 1024), 8, 30)
         warmup = 1 if self.quick else 5
@@ -452,7 +452,7 @@ def _segkit_loop(cfg, batches: list[dict], warmup: int, steps: int) -> float:
     import lightning as L
     from torch.utils.data import DataLoader, Dataset
 
-    from segkit.train import build_task, build_trainer
+    from segkit.run.build import build_task, build_trainer
 
     class Cycled(Dataset):
         def __len__(self) -> int:
@@ -476,7 +476,7 @@ def _segkit_loop(cfg, batches: list[dict], warmup: int, steps: int) -> float:
 
     cfg_device = "cuda" if cfg.trainer.accelerator == "gpu" else "cpu"
     task = build_task(cfg)
-    trainer, _ = build_trainer(cfg, task)
+    trainer, _ = build_trainer(cfg)
     trainer.callbacks.append(Timer())
     trainer.fit_loop.max_epochs = 1
     trainer.limit_val_batches = 0

@@ -27,7 +27,7 @@ from hydra.utils import instantiate
 
 from segkit.export import export_network
 from segkit.inference import sliding_window_logits
-from segkit.train import CONF_DIR
+from segkit.run.compose import CONF_DIR
 
 HERE = Path(__file__).resolve().parent
 SIZE = (1024, 2048)

@@ -35,7 +35,7 @@ def measure(model: str, steps: int) -> dict[str, float]:
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    from segkit.train import CONF_DIR
+    from segkit.run.compose import CONF_DIR
 
     torch.manual_seed(0)
     overrides = [f"model={model}", "model.net.min_size=512", "model.net.max_size=1024",

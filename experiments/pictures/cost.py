@@ -25,8 +25,8 @@ sys.path.insert(0, str(REPO / "experiments" / "throughput"))
 from common import compose_run  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 
-from segkit.tracking.run_pictures import RunPictures  # noqa: E402
-from segkit.train import build_task, build_trainer  # noqa: E402
+from segkit.callbacks.run_pictures import RunPictures  # noqa: E402
+from segkit.run.build import build_task, build_trainer  # noqa: E402
 
 
 def measure(epochs: int) -> dict:
@@ -40,7 +40,7 @@ def measure(epochs: int) -> dict:
         cfg = compose_run(overrides, run_dir)
         datamodule = instantiate(cfg.data, _convert_="all")
         task = build_task(cfg)
-        trainer, _ = build_trainer(cfg, task)
+        trainer, _ = build_trainer(cfg)
         (pictures,) = [c for c in trainer.callbacks if isinstance(c, RunPictures)]
         seconds: list[float] = []
         original = pictures.on_validation_end

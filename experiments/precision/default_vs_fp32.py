@@ -29,8 +29,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from segkit.train import CONF_DIR
-from segkit.utils.precision import resolve_precision
+from segkit.run.compose import CONF_DIR
+from segkit.run.precision import resolve_precision
 
 HERE = Path(__file__).resolve().parent
 MODELS = ("unet", "deeplabv3plus")

@@ -16,8 +16,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-from segkit.train import CONF_DIR
-from segkit.utils.precision import autocast_dtype, resolve_precision
+from segkit.run.build import job_precision
+from segkit.run.compose import CONF_DIR
+from segkit.run.precision import autocast_dtype, channels_last
 
 #: Benchmark model name -> `segkit.train` overrides that select it.
 MODELS: dict[str, tuple[str, ...]] = {
@@ -47,13 +48,12 @@ def compose_run(overrides: Sequence[str], output_dir: Path) -> DictConfig:
 
 
 def resolved_setting(cfg: DictConfig) -> tuple[str, torch.memory_format]:
-    """(Lightning precision, memory format) that `cfg` trains with on this machine, decided as
-    `segkit.train` and `SemanticSegmentation.setup` decide them."""
-    precision = str(resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator))
-    channels_last = cfg.model.get("channels_last", "auto")
-    if channels_last == "auto":
-        channels_last = precision.endswith("-mixed")
-    return precision, torch.channels_last if channels_last else torch.contiguous_format
+    """(Lightning precision, memory format) that `cfg` trains with on this machine, decided
+    where `segkit.train` decides them (`segkit.run.build.job_precision`,
+    `segkit.run.precision.channels_last`)."""
+    precision = job_precision(cfg)
+    nhwc = channels_last(cfg.model.get("channels_last", "auto"), precision)
+    return str(precision), torch.channels_last if nhwc else torch.contiguous_format
 
 
 def describe(precision: str, memory_format: torch.memory_format) -> str:

@@ -1,7 +1,7 @@
 """Row 1, framework overhead: segkit's task in segkit's Trainer against the hand-written loop.
 
 One process per model. The task, callbacks, loggers (the default W&B offline + CSV) and
-Trainer are built by `segkit.train.build_task` / `build_trainer` from the composed default
+Trainer are built by `segkit.run.build.build_task` / `build_trainer` from the composed default
 config; both loops get the same in-memory batches (the first batches of the default synthetic
 data), the same network initialisation, loss, optimizer, scheduler, precision and threads.
 
@@ -36,8 +36,8 @@ from common import (
 )
 from torch.utils.data import DataLoader, Dataset
 
+from segkit.run.build import build_task, build_trainer
 from segkit.tracking.wandb_logger import finish_wandb
-from segkit.train import build_task, build_trainer
 
 # Per repetition: these blocks, in this order ("trainer" blocks run inside trainer.fit).
 SCHEDULE = (("segkit", "trainer"), ("plain", "loop"), ("segkit_no_logging", "trainer"))
@@ -122,7 +122,7 @@ def measure(model: str, size: int, batch: int, warmup: int, block: int, reps: in
         timer = AlternatingBlocks(task, plain, warmup, block, reps)
         plain.run(warmup)
         cfg.trainer.max_steps = timer.trainer_steps
-        trainer, loggers = build_trainer(cfg, task)
+        trainer, loggers = build_trainer(cfg)
         trainer.callbacks.append(timer)
         loader = DataLoader(CycledBatches(batches, timer.trainer_steps), batch_size=None)
         trainer.fit(task, train_dataloaders=loader)

@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
 
-    from segkit.config_checks import ConfigError, check_data_config
-    from segkit.train import CONF_DIR
+    from segkit.run.compose import CONF_DIR
+    from segkit.run.config_checks import ConfigError, check_data_config
 
     try:
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):

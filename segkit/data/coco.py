@@ -119,7 +119,12 @@ class CocoInstances(Dataset):
         for k, ann in enumerate(anns):
             masks[k] = self.coco.annToMask(ann).astype(bool)
         labels = np.array([self.label_of_category[a["category_id"]] for a in anns], np.int64)
-        return instance_sample(image, masks, labels, self.names[index], self.transform)
+        sample = instance_sample(image, masks, labels, self.names[index], self.transform)
+        # COCO's own ids travel with the sample: exported predictions use them, as evaluation
+        # servers and COCOeval on the original annotation file expect.
+        sample["image_id"] = int(info["id"])
+        sample["category_ids"] = self.category_ids  # of labels 1..C-1
+        return sample
 
 
 class CocoInstanceDataModule(SplitsDataModule):

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from segkit.data.coco_format import encode_rle
 from segkit.data.scenes import CLASS_NAMES, PALETTE, SPLITS, SceneSpec, render_scene, split_seed
+from segkit.formats.coco_rle import encode_rle
 
 FORMATS = ("cityscapes", "coco", "folder")
 

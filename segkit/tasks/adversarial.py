@@ -3,7 +3,7 @@ discriminator, with manual optimization of the two networks (Lightning's GAN pat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning as L
@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from segkit.gan_losses import check_kind, confidence, discriminator_loss, generator_loss
+from segkit.tasks.gan_losses import check_kind, confidence, discriminator_loss, generator_loss
 from segkit.tasks.nonfinite import NonFiniteGuard
 from segkit.tasks.optimization import (
     FactoryOptimizers,
@@ -27,7 +27,7 @@ RECON_LOSSES = ("seg", "l1")
 
 def self_training_mask(d_logits: torch.Tensor, gan_loss: str, threshold: float) -> torch.Tensor:
     """Hung et al.'s selection of unlabeled pixels: bool [B,H,W], true where the
-    discriminator's confidence (`segkit.gan_losses.confidence` of logits [B,1,H,W]) exceeds
+    discriminator's confidence (`segkit.tasks.gan_losses.confidence` of logits [B,1,H,W]) exceeds
     ``threshold``."""
     return confidence(d_logits, gan_loss)[:, 0] > threshold
 
@@ -43,11 +43,11 @@ class AdversarialSegmentation(
 
     - Segmenter step: ``seg_weight * recon + adv_weight * adv`` on labeled images, where recon is
       the configured loss (``recon_loss="seg"``) or the L1 distance between the softmax and the
-      one-hot label (``"l1"``, pix2pix) and adv the `segkit.gan_losses.generator_loss` of the
+      one-hot label (``"l1"``, pix2pix) and adv the `segkit.tasks.gan_losses.generator_loss` of the
       discriminator's logits on the softmax. ``hung2018`` adds, on unlabeled images,
       ``adv_weight_unlabeled * adv`` and ``semi_weight * semi``: cross-entropy against the
       segmenter's own argmax on the pixels `self_training_mask` selects.
-    - Discriminator step: `segkit.gan_losses.discriminator_loss` times ``d_loss_weight``; real
+    - Discriminator step: `segkit.tasks.gan_losses.discriminator_loss` times ``d_loss_weight``; real
       = one-hot ground truth, fake = the segmenter's softmax (detached; unlabeled ones too for
       ``hung2018``). At ignored pixels the real map takes the fake's values, so the
       discriminator cannot tell them apart by where labels are missing.
@@ -78,7 +78,7 @@ class AdversarialSegmentation(
         optimizer, scheduler: segmenter optimizer and scheduler factories (as for
             `SemanticSegmentation`); d_optimizer, d_scheduler: the discriminator's.
         method: "luc2016", "hung2018" or "pix2pix".
-        gan_loss: "bce", "lsgan" or "hinge" (`segkit.gan_losses`).
+        gan_loss: "bce", "lsgan" or "hinge" (`segkit.tasks.gan_losses`).
         seg_weight, recon_loss: weight and kind ("seg" or "l1") of the supervised term.
         adv_weight, adv_weight_unlabeled: weights of the adversarial term on labeled and
             unlabeled images.
@@ -92,7 +92,7 @@ class AdversarialSegmentation(
         gradient_clip_val: clip each network's gradient norm to this (Lightning's
             ``trainer.gradient_clip_val`` does not apply to manual optimization).
         num_classes, ignore_index, class_names, scheduler_interval, channels_last,
-            aux_loss_weight: as for `SemanticSegmentation`.
+            aux_loss_weight, on_nonfinite, inference: as for `SemanticSegmentation`.
     """
 
     def __init__(
@@ -122,8 +122,10 @@ class AdversarialSegmentation(
         ignore_index: int = 255,
         class_names: Sequence[str] | None = None,
         scheduler_interval: str = "step",
-        channels_last: bool | str = "auto",
+        channels_last: bool | str = False,
         aux_loss_weight: float = 0.5,
+        on_nonfinite: str = "error",
+        inference: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         _check_choice("method", method, METHODS)
@@ -151,7 +153,8 @@ class AdversarialSegmentation(
         self.net, self.discriminator, self.loss = segmenter, discriminator, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.d_optimizer_factory, self.d_scheduler_factory = d_optimizer, d_scheduler
-        self._init_evaluation(num_classes, ignore_index, class_names)
+        self._init_evaluation(num_classes, ignore_index, class_names, inference)
+        self._init_nonfinite(on_nonfinite)
 
     @property
     def iteration(self) -> int:

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torchmetrics.detection import MeanAveragePrecision
 
+from segkit.formats.instances import CocoRecorder, paint_instances, write_cityscapes_instances
 from segkit.metrics import SegmentationScores, metric_safe_name
-from segkit.tasks.instance_export import CocoRecorder, write_cityscapes_instances
 from segkit.tasks.nonfinite import NonFiniteGuard
 from segkit.tasks.optimization import FactoryOptimizers, OptimizerFactory, SchedulerFactory
 
@@ -48,18 +48,6 @@ def check_targets(
     return checked, dropped
 
 
-def paint_instances(
-    masks: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Semantic view [H,W] of instance masks [N,H,W]: each pixel takes the label of the
-    highest-scoring instance covering it (of the last one without scores), 0 elsewhere."""
-    semantic = torch.zeros(masks.shape[-2:], dtype=torch.long, device=masks.device)
-    order = scores.argsort() if scores is not None else torch.arange(len(labels))
-    for index in order.tolist():  # ascending: the best instance is painted last
-        semantic[masks[index].bool()] = labels[index]
-    return semantic
-
-
 class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule):
     """Trains torchvision's Mask R-CNN on instance samples and scores it COCO-style.
 
@@ -85,10 +73,11 @@ class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule)
         semantic_view: also score the painted semantic masks (``val/miou``).
         export: formats the predictions of every val/test epoch are written in, under
             ``<run dir>/predictions/``: "coco" (results + ground truth JSON, see
-            `segkit.tasks.instance_export`) and "cityscapes" (needs ``cityscapes_label_ids``).
+            `segkit.formats.instances`) and "cityscapes" (needs ``cityscapes_label_ids``).
         cityscapes_label_ids: Cityscapes labelId of each label 1..C-1.
         map_backend: "pycocotools" (COCO's reference code) or "faster_coco_eval" (the same
             numbers, faster on large validation sets; ``pip install faster-coco-eval``).
+        on_nonfinite: as for `SemanticSegmentation`.
     """
 
     def __init__(
@@ -105,6 +94,7 @@ class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule)
         export: Sequence[str] = (),
         cityscapes_label_ids: Sequence[int] | None = None,
         map_backend: str = "pycocotools",
+        on_nonfinite: str = "error",
     ) -> None:
         super().__init__()
         if loss is not None:
@@ -133,7 +123,7 @@ class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule)
             {s: SegmentationScores(num_classes, 255, names) for s in ("val", "test")}
         )
         self.recorders = {s: CocoRecorder(names[1:]) for s in ("val", "test")}
-        self._coco_ids: dict[str, dict[str, int]] = {}
+        self._init_nonfinite(on_nonfinite)
 
     def forward(self, images: Sequence[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         """Predictions per image, masks thresholded: ``{"boxes", "labels", "scores",
@@ -183,10 +173,15 @@ class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule)
                 expected = paint_instances(target["masks"], target["labels"])
                 self.semantic[stage].update(painted[None], expected[None])
         export = self.hparams.export
-        image_ids = self._coco_image_ids(stage) if "coco" in export else {}
-        for name, pred, target in zip(batch["name"], preds, truth, strict=True):
+        if "coco" in export and "category_ids" in batch and not self.recorders[stage].images:
+            # COCO-file data: its category ids (before the stage's first sample is recorded).
+            self.recorders[stage] = CocoRecorder(self.class_names[1:], batch["category_ids"][0])
+        image_ids = batch.get("image_id") or [None] * len(preds)
+        for name, pred, target, image_id in zip(
+            batch["name"], preds, truth, image_ids, strict=True
+        ):
             if "coco" in export:
-                self.recorders[stage].add(name, pred, target, image_ids.get(name))
+                self.recorders[stage].add(name, pred, target, image_id)
             if "cityscapes" in export:
                 directory = self._predictions_dir() / f"{stage}_cityscapes"
                 write_cityscapes_instances(directory, name, pred, self.hparams.cityscapes_label_ids)
@@ -218,19 +213,6 @@ class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule)
         if "coco" in self.hparams.export and self.trainer.is_global_zero:
             self.recorders[stage].write(self._predictions_dir(), stage)
         self.recorders[stage].reset()
-
-    def _coco_image_ids(self, stage: str) -> dict[str, int]:
-        """{sample name: COCO image id} when the data comes from a COCO file (exports then use
-        its image and category ids, as evaluation servers expect); {} otherwise."""
-        if stage not in self._coco_ids:
-            datamodule = getattr(self.trainer, "datamodule", None)
-            dataset = datamodule.dataset(stage) if hasattr(datamodule, "dataset") else None
-            ids = getattr(dataset, "image_ids", None)
-            if ids is not None and getattr(dataset, "category_ids", None) is not None:
-                # Called before the stage's first sample is recorded: nothing is lost.
-                self.recorders[stage] = CocoRecorder(dataset.category_names, dataset.category_ids)
-            self._coco_ids[stage] = dict(zip(dataset.names, ids, strict=True)) if ids else {}
-        return self._coco_ids[stage]
 
     def _predictions_dir(self) -> Path:
         return Path(self.trainer.default_root_dir) / "predictions"

@@ -1,6 +1,7 @@
 """What a task does with a NaN or infinite training loss: stop at once with a message that
 names the step and the loss parts (``on_nonfinite="error"``, the default), or skip the batch
-and count it (``"skip"``). Set from ``trainer.on_nonfinite`` by `segkit.train`.
+and count it (``"skip"``). Given to each task's constructor from ``trainer.on_nonfinite``
+(`segkit.run.build`).
 
 Under DDP the ranks agree first (one all-reduce of a flag), so they skip or stop together and
 no rank waits for a gradient the others never send. The check costs one host sync per step.
@@ -25,10 +26,15 @@ class NonFiniteLossError(RuntimeError):
 class NonFiniteGuard:
     """Mixin for LightningModules: call `usable_loss` before each backward pass."""
 
-    #: "error" or "skip" (not a hyperparameter: it does not change what a model learns).
+    #: "error" or "skip" (a constructor argument of each task: `_init_nonfinite`).
     on_nonfinite: str = "error"
     #: Batches skipped so far in this process.
     nonfinite_skips: int = 0
+
+    def _init_nonfinite(self, on_nonfinite: str) -> None:
+        if on_nonfinite not in ("error", "skip"):
+            raise ValueError(f"on_nonfinite={on_nonfinite!r} is invalid: expected error or skip")
+        self.on_nonfinite = on_nonfinite
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
         # The forward pass of a batch that turns out non-finite has already updated the

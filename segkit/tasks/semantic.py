@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning as L
@@ -47,10 +47,14 @@ class SemanticSegmentation(
         scheduler_interval: "step" or "epoch".
         aux_loss_weight: weight of the auxiliary head's loss (0.4-0.5 in the FCN/DeepLab and
             torchvision reference recipes).
-        channels_last: channels-last memory format for the network and inputs. "auto" (the
-            configs' default) turns it on under mixed precision (bf16/fp16 convolutions on
-            GPUs and AMX CPUs are faster in it) and leaves fp32 in NCHW, which trains 0-13%
-            faster on CPUs (experiments/precision). Results agree to float rounding.
+        channels_last: channels-last memory format for the network and inputs (faster under
+            mixed precision). The configs' "auto" is resolved from the run's precision by
+            `segkit.run.build.build_task` (`segkit.run.precision.channels_last`); a task
+            constructed with "auto" itself runs NCHW.
+        on_nonfinite: "error" (stop, naming the step and loss terms) or "skip" (skip the batch
+            and count it) for a NaN/infinite training loss (``trainer.on_nonfinite``).
+        inference: `segkit.inference.InferenceOptions` fields for val/test/predict (sliding
+            windows, flips, scales); None: one forward pass (``inference=...`` of eval/predict).
     """
 
     def __init__(
@@ -63,8 +67,10 @@ class SemanticSegmentation(
         ignore_index: int = 255,
         class_names: Sequence[str] | None = None,
         scheduler_interval: str = "step",
-        channels_last: bool | str = "auto",
+        channels_last: bool | str = False,
         aux_loss_weight: float = 0.5,
+        on_nonfinite: str = "error",
+        inference: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         check_scheduler_interval(scheduler_interval)
@@ -73,7 +79,8 @@ class SemanticSegmentation(
         self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"], logger=False)
         self.net, self.loss = net, loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self._init_evaluation(num_classes, ignore_index, class_names)
+        self._init_evaluation(num_classes, ignore_index, class_names, inference)
+        self._init_nonfinite(on_nonfinite)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         if "labeled" in batch:

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torchmetrics import MeanMetric
 
+from segkit.inference import InferenceOptions
 from segkit.metrics import SegmentationScores
 
 
@@ -20,16 +21,25 @@ class SemanticEvaluation:
     (``test/...`` likewise), from a dataset-level confusion matrix (see `segkit.metrics`).
     Call `_init_evaluation` in ``__init__`` after ``save_hyperparameters`` (which must include
     ``channels_last`` and ``aux_loss_weight``).
+
+    ``inference`` (`segkit.inference.InferenceOptions` fields; None: one forward pass) says
+    how validation, test and `predict_logits` run the network: sliding windows, flips, scales.
     """
 
     def _init_evaluation(
-        self, num_classes: int, ignore_index: int, class_names: Sequence[str] | None
+        self,
+        num_classes: int,
+        ignore_index: int,
+        class_names: Sequence[str] | None,
+        inference: Mapping[str, Any] | None = None,
     ) -> None:
         channels_last = self.hparams.channels_last
         if channels_last not in (True, False, "auto"):
             raise ValueError(
                 f"channels_last={channels_last!r} is invalid: expected a bool or 'auto'"
             )
+        # "auto" is resolved by whoever builds the task (segkit.run.build, from the run's
+        # precision); a task constructed with "auto" itself runs NCHW, which is always correct.
         self.memory_format = (
             torch.channels_last if channels_last is True else torch.contiguous_format
         )
@@ -43,15 +53,8 @@ class SemanticEvaluation:
         # (Lightning's sync_dist would average the ranks' means, biased when shares differ).
         self.val_loss = MeanMetric()
         self.test_loss = MeanMetric()
-        #: `segkit.inference.InferenceOptions` for val/test (sliding windows, TTA); None: one
-        #: forward pass. Set by `segkit.eval`; not a hyperparameter.
-        self.inference = None
-
-    def setup(self, stage: str) -> None:
-        if self.hparams.channels_last == "auto":
-            mixed = str(self.trainer.precision).endswith("-mixed")
-            self.memory_format = torch.channels_last if mixed else torch.contiguous_format
-            self.net.to(memory_format=self.memory_format)
+        #: How val/test/predict run the network (sliding windows, TTA); None: one pass.
+        self.inference = InferenceOptions(**inference) if inference else None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images float [B,C_in,H,W] -> logits [B,C,H,W] (the auxiliary head is not returned)."""

@@ -79,7 +79,7 @@ def _example(pl_module, sample: dict, image: torch.Tensor, mean, std) -> tuple[n
         truth = sample["mask"]
         rgb = display_rgb(sample["image"], mean, std)
     else:  # Mask R-CNN: instances painted as classes
-        from segkit.tasks.instance import paint_instances
+        from segkit.formats.instances import paint_instances
 
         (detections,) = pl_module(list(image))
         predicted = paint_instances(detections["masks"], detections["labels"], detections["scores"])

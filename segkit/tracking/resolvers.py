@@ -1,4 +1,5 @@
-"""Hydra resolvers for sweeps and W&B run names (registered on import by `segkit.train`).
+"""Hydra resolvers for sweeps and W&B run names (registered on import by `segkit.run.compose`,
+which every entry point imports).
 
 * ``${segkit.sweep_group:}``: in a Hydra multirun, one name for every job of the sweep
   (``sweep-<date>_<time>`` from the sweep dir; Optuna sweeps included); None for a single run.

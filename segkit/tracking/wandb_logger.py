@@ -1,6 +1,6 @@
 """`logger=wandb`: Lightning's WandbLogger, online or offline as `decide_mode` says.
 
-The run id is chosen by `segkit.train` before the logger is built (`run_id_to_use`): a new one,
+The run id is chosen by `segkit.run.wandb_run.run_id_to_use` before the logger is built: a new one,
 or the id stored in the checkpoint a run resumes from, so a resumed run continues the same W&B
 run. The resolved config (which holds the id) travels in every checkpoint.
 """
@@ -14,7 +14,6 @@ from typing import Any
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
-from segkit.resume import latest_hpc_checkpoint
 from segkit.tracking.wandb_mode import decide_mode
 
 
@@ -86,49 +85,6 @@ def wandb_logger(
     )
     logger.segkit_mode = (decided, reason)
     return logger
-
-
-def new_run_id() -> str:
-    """A W&B-style run id: 8 characters of [a-z0-9]."""
-    import secrets
-    import string
-
-    alphabet = string.ascii_lowercase + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(8))
-
-
-def run_id_to_use(
-    configured: str | None, ckpt_path: str | None, run_dir: Path | None = None
-) -> str:
-    """The run id of this run: the configured one, else the resumed checkpoint's, else new.
-
-    Without ``ckpt_path``, the newest ``<run_dir>/hpc_ckpt_<n>.ckpt`` counts as the resumed
-    checkpoint: Lightning resumes a requeued SLURM job from it by itself."""
-    if configured:
-        return str(configured)
-    resumed = ckpt_path or (latest_hpc_checkpoint(run_dir) if run_dir else None)
-    if resumed:
-        stored = checkpoint_run_id(str(resumed))
-        if stored:
-            return stored
-    return new_run_id()
-
-
-def checkpoint_run_id(ckpt_path: str) -> str | None:
-    """The W&B run id in a segkit checkpoint's stored config (None if it has none)."""
-    import torch
-
-    from segkit.checkpoints import CONFIG_KEY
-
-    path = Path(ckpt_path)
-    if not path.is_file():  # "last" and other Lightning shortcuts, or a missing file:
-        return None  # Lightning reports those itself
-    try:  # mmap: only the config is read, not the weights
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # a bad checkpoint fails with Lightning's own message when loaded
-        return None
-    logger_cfg = (checkpoint.get(CONFIG_KEY) or {}).get("logger") or {}
-    return (logger_cfg.get("wandb") or {}).get("id")
 
 
 def finish_wandb(loggers: Sequence[Any], exit_code: int = 0) -> None:

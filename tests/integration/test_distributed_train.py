@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from segkit.checkpoints import CONFIG_KEY
+from segkit.run.checkpoints import CONFIG_KEY
 from tests.conftest import TINY_OVERRIDES
 from tests.integration.test_train_cli import run_train
 

@@ -105,8 +105,8 @@ def test_predict_writes_one_file_per_image_in_each_format(trained_run, tmp_path,
 
 
 def test_predict_index_maps_equal_the_models_argmax(trained_run, tmp_path):
-    from segkit.checkpoints import build_task, load_checkpoint
     from segkit.data.transforms import to_sample
+    from segkit.run.from_checkpoint import load_task
 
     write_images(tmp_path / "images")
     ckpt = trained_run / "checkpoints" / "best.ckpt"
@@ -117,7 +117,7 @@ def test_predict_index_maps_equal_the_models_argmax(trained_run, tmp_path):
     )  # fmt: skip
     # fp32 on both sides: the maps are equal. Mixed-precision predictions agree with fp32 up to
     # near-tied pixels (tests/integration/test_precision_matrix.py), whatever `auto` means here.
-    task = build_task(load_checkpoint(ckpt))
+    task, _ = load_task(ckpt)  # fp32, NCHW
     rgb = np.asarray(Image.open(tmp_path / "images" / "sub" / "b.jpg").convert("RGB"))
     with torch.no_grad():
         expected = task(to_sample(rgb, rgb[..., 0], "b")["image"][None]).argmax(1)[0]
@@ -126,13 +126,13 @@ def test_predict_index_maps_equal_the_models_argmax(trained_run, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_export_runs_like_pytorch(trained_run, tmp_path, fmt):
-    from segkit.checkpoints import build_task, load_checkpoint
     from segkit.export import run_exported
+    from segkit.run.from_checkpoint import load_task
 
     ckpt = trained_run / "checkpoints" / "best.ckpt"
     path = tmp_path / f"net.{fmt}"
     run_module("segkit.export", f"ckpt_path={ckpt}", f"format={fmt}", f"output={path}")
-    task = build_task(load_checkpoint(ckpt))
+    task, _ = load_task(ckpt)  # fp32, NCHW
     images = torch.randn(3, 3, 96, 160)  # not the traced size: height and width are dynamic
     with torch.no_grad():
         expected = task(images)

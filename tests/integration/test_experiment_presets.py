@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from segkit.models.input_size import check_input_size
-from segkit.train import CONF_DIR
+from segkit.run.compose import CONF_DIR
 from tests.integration.test_train_cli import run_train
 
 PRESETS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))

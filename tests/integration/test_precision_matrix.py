@@ -22,7 +22,7 @@ import pytest
 import torch
 from PIL import Image
 
-from segkit.utils.compose import compose_config
+from segkit.run.compose import compose_config
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 #: Mask R-CNN at 64 px (not resized) with few proposals and narrow heads: fp16 convolutions and
@@ -148,7 +148,7 @@ def check_eval_predict_export(tmp_path: Path, family: str, trained: dict[str, fl
     from segkit.eval import evaluate
     from segkit.export import export, run_exported
     from segkit.predict import predict
-    from segkit.utils.from_checkpoint import load_task
+    from segkit.run.from_checkpoint import load_task
 
     ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
 

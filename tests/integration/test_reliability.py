@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from segkit.checkpoints import CONFIG_KEY
+from segkit.run.checkpoints import CONFIG_KEY
 from tests.conftest import TINY_OVERRIDES
 from tests.integration.test_train_cli import run_train
 from tests.integration.wandb_offline import read_run

@@ -15,7 +15,7 @@ import torch
 from hydra.utils import instantiate
 
 from segkit.data.scenes import CLASS_NAMES
-from segkit.utils.run_outputs import CONFIG_KEY
+from segkit.run.checkpoints import CONFIG_KEY
 from tests.conftest import TINY_OVERRIDES
 
 CLASSES = CLASS_NAMES[:5]  # the default data config's classes

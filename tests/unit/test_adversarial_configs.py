@@ -6,10 +6,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from segkit.config_checks import ConfigError, check_train_config
 from segkit.models import discriminators
+from segkit.run.build import task_config
+from segkit.run.config_checks import ConfigError, check_train_config
 from segkit.tasks.adversarial import AdversarialSegmentation
-from segkit.train import task_config
 from tests.unit.test_model_zoo import build_task
 
 

@@ -11,7 +11,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from segkit.gan_losses import KINDS, confidence, discriminator_loss, generator_loss
 from segkit.models.discriminators import (
     ConfidenceDiscriminator,
     PairDiscriminator,
@@ -19,6 +18,7 @@ from segkit.models.discriminators import (
 )
 from segkit.optim import build_optimizer, poly_with_warmup
 from segkit.tasks.adversarial import AdversarialSegmentation, self_training_mask
+from segkit.tasks.gan_losses import KINDS, confidence, discriminator_loss, generator_loss
 
 C, SIZE = 3, 32
 

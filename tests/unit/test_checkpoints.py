@@ -6,7 +6,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from segkit.checkpoints import CheckpointError, check_classes, load_checkpoint
+from segkit.run.checkpoints import CheckpointError, check_classes, load_checkpoint
 
 
 def test_missing_file(tmp_path):

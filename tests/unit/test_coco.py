@@ -93,6 +93,8 @@ def test_category_ids_become_contiguous_labels_and_crowds_are_left_out(tmp_path)
     assert target["labels"].tolist() == [2, 1]  # toothbrush (90) -> 2, car (3) -> 1
     assert target["masks"].shape == (2, 10, 20)
     assert target["masks"][0, 3, 3] == 1 and target["masks"][1, 4, 12] == 1
+    # COCO's own ids travel with the sample (exports and COCOeval use them).
+    assert dataset[0]["image_id"] == 1 and dataset[0]["category_ids"] == [3, 90]
     empty = dataset[1]  # an image without annotations trains with an empty target
     assert empty["target"]["boxes"].shape == (0, 4) and empty["target"]["masks"].shape[0] == 0
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from segkit.compare import find_run_dirs, leaderboard, main, read_run
+from segkit.compare import main
+from segkit.tracking.leaderboard import find_run_dirs, leaderboard, read_run
 
 CLASSES = ("background", "car")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from segkit.config_checks import ConfigError, check_train_config
+from segkit.run.config_checks import ConfigError, check_train_config
 
 
 def test_default_config_passes(compose_train):

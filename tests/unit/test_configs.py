@@ -10,8 +10,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from segkit.train import CONF_DIR, task_config
-from segkit.utils.precision import resolve_precision
+from segkit.run.build import task_config
+from segkit.run.compose import CONF_DIR
+from segkit.run.precision import resolve_precision
 
 GROUPS = ("model", "data", "loss", "optimizer", "scheduler", "trainer", "logger", "callbacks")
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((Path(CONF_DIR) / g).glob("*.yaml"))]

@@ -12,11 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
+from segkit.formats.instances import CocoRecorder, write_cityscapes_instances
 from segkit.models.maskrcnn import build_maskrcnn
 from segkit.models.pretrained import load_pretrained
 from segkit.optim import build_optimizer
 from segkit.tasks.instance import InstanceSegmentation, check_targets, paint_instances
-from segkit.tasks.instance_export import CocoRecorder, write_cityscapes_instances
 
 TINY = {"backbone": "resnet18", "min_size": 64, "max_size": 128, "box_head_size": 64,
         "mask_head_channels": 16, "box_batch_size_per_image": 32, "rpn_proposals_train": 100,
@@ -184,3 +184,22 @@ def test_coco_weights_file_fine_tunes_with_new_predictors(tmp_path):
     assert loaded["roi_heads.box_predictor.cls_score.weight"].shape == (5, 1024)
     assert not net.backbone.body.layer1[0].conv1.weight.requires_grad  # 3 trainable stages
     assert net.backbone.body.layer2[0].conv1.weight.requires_grad
+
+
+def test_coco_ids_come_with_the_batch(tmp_path):
+    # COCO-file samples carry their image id and the file's category ids: exports use them.
+    module = task(export=["coco"]).eval()
+    batch = {
+        "image": [torch.rand(3, 128, 128), torch.rand(3, 128, 128)],
+        "target": [square_target(), square_target(boxes=((5, 5, 30, 30),), labels=(1,))],
+        "name": ["a", "b"],
+        "image_id": [17, 42],
+        "category_ids": [[3, 5, 7, 9], [3, 5, 7, 9]],
+    }
+    with torch.no_grad():
+        module._evaluate(batch, "val")
+    _, gt_file = module.recorders["val"].write(tmp_path, "val")
+    gt = json.loads(gt_file.read_text())
+    assert [i["id"] for i in gt["images"]] == [17, 42]
+    assert [c["id"] for c in gt["categories"]] == [3, 5, 7, 9]
+    assert sorted(a["category_id"] for a in gt["annotations"]) == [3, 5]  # labels 1 and 2

@@ -1,4 +1,4 @@
-"""segkit.launch: ranks from launcher variables, the command line each process gives Hydra,
+"""segkit.run.launch: ranks from launcher variables, the command line each process gives Hydra,
 and the process state a DDP job leaves for the next job of a multirun."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from segkit.launch import (
+from segkit.run.launch import (
     CHILD_ARGS_VARIABLE,
     LaunchError,
     distributed_job,

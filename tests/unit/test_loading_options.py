@@ -8,7 +8,8 @@ import json
 import pytest
 import torch
 
-from segkit.data.bad_samples import BadSampleError, BadSampleReport
+from segkit.callbacks.bad_samples import BadSampleReport
+from segkit.data.bad_samples import BadSampleError
 from segkit.data.labeled_split import labeled_indices
 from segkit.data.synthetic import SyntheticDataModule
 from tests.unit.test_folder import module, write_folder

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 
 from segkit.losses import CrossEntropy, OhemCrossEntropy, WeightedSum, median_frequency_weights
-from segkit.train import CONF_DIR
+from segkit.run.compose import CONF_DIR
 
 # `none` (for Mask R-CNN, which computes its own losses) is covered by test_configs.
 LOSSES = sorted(p.stem for p in (Path(CONF_DIR) / "loss").glob("*.yaml") if p.stem != "none")

@@ -1,5 +1,5 @@
 """Gradient clipping under every precision, with fused and unfused optimizers, in automatic
-and manual optimization (segkit.utils.mixed_precision): the step taken is the clipped true
+and manual optimization (segkit.run.mixed_precision): the step taken is the clipped true
 gradient, never the scaled one, and never refused."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from segkit.utils.mixed_precision import ClippableMixedPrecision
-from segkit.utils.precision import autocast_dtype, trainer_precision
+from segkit.run.mixed_precision import ClippableMixedPrecision
+from segkit.run.precision import autocast_dtype, trainer_precision
 
 W0, X, LR = 0.1, 0.1, 1.0  # loss (w.x)^2 on 4 weights: gradient 2 (w.x) x, norm 0.016
 

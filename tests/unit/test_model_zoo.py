@@ -10,7 +10,8 @@ from hydra.utils import instantiate
 
 from segkit.models.input_size import check_input_size, input_size_divisor
 from segkit.models.torchvision_segmenter import TorchvisionSegmenter
-from segkit.train import CONF_DIR, task_config
+from segkit.run.build import task_config
+from segkit.run.compose import CONF_DIR
 
 # Semantic models; Mask R-CNN and adversarial configs have their own tests (test_instance_task,
 # test_adversarial_configs, test_configs).

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from segkit.utils import precision as precision_mod
-from segkit.utils.precision import resolve_precision
+from segkit.run import precision as precision_mod
+from segkit.run.precision import resolve_precision
 
 
 @pytest.mark.parametrize("given", ["32-true", "bf16-mixed", "16-mixed", 32, None])
@@ -43,3 +43,26 @@ def test_this_machines_answer_matches_its_cpu_flags():
     assert precision_mod.cpu_has_native_bf16() == (
         native and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     )
+
+
+@pytest.mark.parametrize(
+    ("setting", "precision", "expected"),
+    [("auto", "bf16-mixed", True), ("auto", "16-mixed", True), ("auto", "32-true", False),
+     (True, "32-true", True), (False, "bf16-mixed", False)],
+)  # fmt: skip
+def test_the_builder_gives_the_task_the_memory_format_of_the_jobs_precision(
+    compose_train, setting, precision, expected
+):
+    from segkit.run.build import build_task
+    from segkit.run.precision import channels_last
+
+    assert channels_last(setting, precision) is expected
+    cfg = compose_train(f"model.channels_last={str(setting).lower()}", "trainer.on_nonfinite=skip")
+    task = build_task(cfg, precision)
+    wanted = torch.channels_last if expected else torch.contiguous_format
+    assert task.memory_format == wanted and task.hparams.channels_last is expected
+    conv = next(m for m in task.net.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=wanted)
+    assert task.on_nonfinite == "skip"  # trainer.on_nonfinite reaches the constructor
+    with pytest.raises(ValueError, match="channels_last='yes' is invalid"):
+        channels_last("yes", precision)

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from segkit.checkpoints import CONFIG_KEY, CheckpointError, load_checkpoint
-from segkit.config_checks import ConfigError, check_train_config
 from segkit.data.bad_samples import BadSampleError
 from segkit.data.coco import CocoInstances
-from segkit.resume import ResumeError, check_run_dir, resume_argv
+from segkit.run.checkpoints import CONFIG_KEY, CheckpointError, load_checkpoint
+from segkit.run.config_checks import ConfigError, check_train_config
+from segkit.run.resume import ResumeError, check_run_dir, resume_argv
 from tests.unit.test_folder import module, write_folder
 
 

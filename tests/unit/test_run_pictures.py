@@ -1,11 +1,10 @@
-"""The run-dir sample grid (segkit.tracking.run_pictures): tiles, colours, legend."""
+"""The run-dir sample grid (segkit.callbacks.run_pictures): tiles, colours, legend."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from segkit.tracking.examples import Example, example_indices
-from segkit.tracking.run_pictures import (
+from segkit.callbacks.run_pictures import (
     GAP,
     HEADER,
     IGNORE_COLOUR,
@@ -13,6 +12,7 @@ from segkit.tracking.run_pictures import (
     colourise,
     sample_grid,
 )
+from segkit.tracking.examples import Example, example_indices
 
 PALETTE = [[0, 0, 0], [255, 0, 0], [0, 255, 0]]
 NAMES = ["background", "road", "car"]

@@ -7,10 +7,10 @@ import re
 import pytest
 import torch
 
-from segkit.checkpoints import CONFIG_KEY
-from segkit.config_checks import ConfigError, check_train_config
+from segkit.run.checkpoints import CONFIG_KEY
+from segkit.run.config_checks import ConfigError, check_train_config
+from segkit.run.wandb_run import checkpoint_run_id, run_id_to_use
 from segkit.tracking.resolvers import optuna_direction, optuna_storage, sweep_name
-from segkit.tracking.wandb_logger import checkpoint_run_id, run_id_to_use
 from segkit.tracking.wandb_mode import decide_mode, has_credentials
 
 
@@ -156,7 +156,7 @@ def test_optuna_resolvers(tmp_path):
 def test_optuna_preset_without_its_plugin_is_refused_in_one_line(monkeypatch):
     import importlib.util
 
-    from segkit.launch import LaunchError
+    from segkit.run.launch import LaunchError
     from segkit.train import check_sweeper_installed
 
     check_sweeper_installed(["train.py", "hparams_search=optuna"])  # installed here: no error

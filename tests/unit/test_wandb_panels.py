@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from lightning.pytorch.plugins.precision import Precision
 
+from segkit.callbacks.wandb_panels import WandbSegmentationPanels
 from segkit.tracking.confusion import scores_per_class
 from segkit.tracking.examples import display_rgb
-from segkit.tracking.wandb_panels import WandbSegmentationPanels
 from tests.unit.test_semantic_task import make_task
 
 
@@ -86,7 +86,7 @@ def test_scores_table_reads_the_summed_confusion_matrix():
 
 
 def test_mask_rcnn_panel_paints_instances_as_classes():
-    from segkit.tasks.instance import paint_instances
+    from segkit.formats.instances import paint_instances
     from tests.unit.test_instance_task import square_target, task
 
     model = task()

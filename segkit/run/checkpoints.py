@@ -1,7 +1,7 @@
 """Reading segkit checkpoints safely and rebuilding their model from the checkpoint alone.
 
-A segkit checkpoint is Lightning's, plus the resolved run config under
-`CONFIG_KEY`, all in plain containers: it loads with
+A segkit checkpoint is Lightning's, plus the resolved run config under `CONFIG_KEY` and the
+run's provenance under `PROVENANCE_KEY`, all in plain containers: it loads with
 ``torch.load(weights_only=True)``, which never runs code from the file. A file that needs more
 (pickled callables or classes) is refused rather than unpickled.
 """
@@ -14,12 +14,16 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from segkit.run.facts import class_names, num_classes, task_family
+
 #: Key under which a checkpoint carries the resolved run config (to rebuild the model from the
 #: checkpoint alone: ``hydra.utils.instantiate(ckpt[CONFIG_KEY]["model"]["net"])``).
 CONFIG_KEY = "segkit_config"
+#: Key under which a checkpoint carries its run's provenance (`segkit.run.provenance`).
+PROVENANCE_KEY = "segkit_provenance"
 
 #: Network config keys that name weights to download or read from caches: a rebuilt network
-#: gets its weights from the checkpoint, so they are cleared.
+#: gets its weights from the checkpoint, so they are cleared (`segkit.run.build.build_task`).
 WEIGHT_KEYS = ("encoder_weights", "weights", "weights_backbone")
 
 
@@ -63,48 +67,9 @@ def checkpoint_config(ckpt: dict[str, Any]) -> DictConfig:
     return OmegaConf.create(ckpt[CONFIG_KEY])
 
 
-def model_kind(cfg: DictConfig) -> str:
-    """ "semantic", "adversarial" or "instance": the task family of a run config."""
-    target = str(cfg.model.get("_target_", ""))
-    if target.endswith("InstanceSegmentation"):
-        return "instance"
-    return "adversarial" if target.endswith("AdversarialSegmentation") else "semantic"
-
-
-def build_task(ckpt: dict[str, Any], path: str | Path = "checkpoint"):
-    """The LightningModule of a checkpoint, with its weights, in eval mode, on CPU.
-
-    Only the checkpoint is read: the network is built from its stored config with the
-    pretrained-weight keys cleared (`WEIGHT_KEYS`), so nothing is downloaded or read from
-    caches; then every tensor of ``state_dict`` is loaded strictly."""
-    from hydra.utils import instantiate
-
-    from segkit.config_checks import net_config_key
-    from segkit.train import task_config
-
-    cfg = checkpoint_config(ckpt)
-    model_cfg = task_config(cfg.model)
-    for key in WEIGHT_KEYS:
-        net = model_cfg[net_config_key(model_cfg)]
-        if key in net:
-            net[key] = None
-    task = instantiate(
-        model_cfg,
-        _convert_="all",
-        loss=instantiate(cfg.loss, _convert_="all") if cfg.get("loss") else None,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-    )
-    try:
-        task.load_state_dict(ckpt["state_dict"], strict=True)
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit the stored model: {err}") from err
-    return task.eval()
-
-
 def check_classes(cfg: DictConfig, data_cfg: DictConfig, path: str | Path) -> None:
     """CheckpointError unless the data gives the samples and classes the model was trained on."""
-    kind = model_kind(cfg)
+    kind = task_family(cfg)
     data_task = data_cfg.get("task", "semantic")
     if (kind == "instance") != (data_task == "instance"):
         raise CheckpointError(
@@ -112,13 +77,9 @@ def check_classes(cfg: DictConfig, data_cfg: DictConfig, path: str | Path) -> No
             f"on {data_task} samples "
             f"(data {data_cfg.get('_target_', '?').rsplit('.', 1)[-1]}, task={data_task})"
         )
-    trained = cfg.data.get("num_classes")
-    given = data_cfg.get("num_classes")
-    if kind == "instance":
-        trained = cfg.data.get("instance_num_classes", trained)
-        given = data_cfg.get("instance_num_classes", given)
+    trained, given = num_classes(cfg.data, kind), num_classes(data_cfg, kind)
     if trained != given:
         raise CheckpointError(
             f"{path}: the model predicts {trained} classes "
-            f"({list(cfg.data.get('class_names', []))}) but the data has {given}"
+            f"({class_names(cfg.data, kind)}) but the data has {given}"
         )

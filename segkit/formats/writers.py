@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from segkit.tasks.instance_export import coco_categories, coco_results
+from segkit.formats.instances import coco_categories, coco_results
 
 
 def palette_array(palette: Sequence[Sequence[int]] | None, num: int = 256) -> np.ndarray:
@@ -33,7 +33,7 @@ class SemanticWriter:
         self.out, self.fmt, self.alpha = Path(out), fmt, alpha
         self.colours = palette_array(palette)
         if fmt == "cityscapes":
-            from segkit.cityscapes_official import LabelIdWriter
+            from segkit.formats.cityscapes_official import LabelIdWriter
 
             self.label_ids = LabelIdWriter(self.out)
 

@@ -65,7 +65,7 @@ class CheckpointOnSigterm(L.Callback):
             trainer._signal_connector.received_sigterm = True
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self._group = None  # destroyed with the default group (segkit.launch.distributed_job)
+        self._group = None  # destroyed with the default group (segkit.run.launch.distributed_job)
 
     def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
         if not isinstance(exception, SIGTERMException) or trainer.state.fn != "fit":

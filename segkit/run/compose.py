@@ -8,6 +8,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from segkit.tracking import resolvers  # noqa: F401  (configs' ${segkit.*:...} resolvers)
+
+#: segkit's Hydra configs (``conf/`` at the repository root links here; shipped in the wheel).
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
 
 def compose_config(
     config_name: str, overrides: Sequence[str] = (), output_dir: str | Path | None = None
@@ -21,8 +26,6 @@ def compose_config(
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
-    from segkit.train import CONF_DIR
-
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
@@ -33,3 +36,18 @@ def compose_config(
     with open_dict(cfg):
         del cfg["hydra"]
     return cfg
+
+
+def set_run_dir(run_dir: str | Path) -> None:
+    """Point ``${hydra:runtime.output_dir}`` (``paths.output_dir``, the run dir) of the config
+    composed last in this process at `run_dir`; ConfigError when none was composed."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+
+    from segkit.run.config_checks import ConfigError
+
+    if not HydraConfig.initialized():
+        raise ConfigError("no composed config in this process: make it with segkit.compose()")
+    runtime = HydraConfig.instance().cfg.hydra.runtime
+    with read_write(runtime), open_dict(runtime):
+        runtime.output_dir = str(Path(run_dir).resolve())

@@ -5,8 +5,8 @@ The command line is rebuilt before Hydra reads it: the run's own overrides (from
 overrides given (they win; e.g. a longer ``trainer.max_epochs`` without a step-counted
 scheduler), then ``hydra.run.dir=RUN_DIR ckpt_path=RUN_DIR/checkpoints/last.ckpt``. Lightning
 restores weights, optimizers, schedulers, epoch and step; the CSV log and the W&B run continue
-(`segkit.tracking.wandb_logger.run_id_to_use`); the training order continues as if the run
-had never stopped (`segkit.utils.resumable_epochs`).
+(`segkit.run.wandb_run.run_id_to_use`); the training order continues as if the run
+had never stopped (`segkit.callbacks.resumable_epochs`).
 
 Also here, for the same early moment: `check_run_dir` (a new run never reuses another run's
 dir, and an unwritable one is refused before anything is written) and the ``segkit.fresh_dir``

@@ -1,14 +1,15 @@
-"""What `segkit.eval` and `segkit.predict` share: a checkpoint's task and data config, and a
-Lightning Trainer for the requested device and precision."""
+"""What `segkit.eval`, `segkit.predict`, `segkit.export` and `segkit.load` share: a
+checkpoint's task (built by `segkit.run.build.build_task`) and the data config to use."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from segkit.checkpoints import build_task, check_classes, checkpoint_config, load_checkpoint
+from segkit.run.checkpoints import check_classes, checkpoint_config, load_checkpoint
 
 
 def data_config(ckpt_cfg: DictConfig, cfg: DictConfig, chosen_data: str | None) -> DictConfig:
@@ -27,41 +28,35 @@ def data_config(ckpt_cfg: DictConfig, cfg: DictConfig, chosen_data: str | None) 
     return data
 
 
-def load_task(ckpt_path: str) -> tuple[Any, DictConfig]:
-    """(task in eval mode with the checkpoint's weights, the checkpoint's run config)."""
+def load_task(
+    ckpt_path: str | Path,
+    precision: str | int = "32-true",
+    inference: Mapping[str, Any] | None = None,
+) -> tuple[Any, DictConfig]:
+    """(task in eval mode with the checkpoint's weights, the checkpoint's run config), the
+    task built for the job's resolved `precision` and `inference` options."""
+    from segkit.run.build import build_task
+
     ckpt = load_checkpoint(ckpt_path)
-    return build_task(ckpt, ckpt_path), checkpoint_config(ckpt)
+    cfg = checkpoint_config(ckpt)
+    task = build_task(
+        cfg, precision, state_dict=ckpt["state_dict"], inference=inference, source=ckpt_path
+    )
+    return task, cfg
 
 
 def load_task_for_data(
-    ckpt_path: str, cfg: DictConfig, chosen_data: str | None
+    ckpt_path: str,
+    cfg: DictConfig,
+    chosen_data: str | None,
+    precision: str | int,
+    inference: Mapping[str, Any] | None = None,
 ) -> tuple[Any, DictConfig, DictConfig]:
     """(task, checkpoint config, data config), refusing data the model was not trained for."""
-    task, ckpt_cfg = load_task(ckpt_path)
+    task, ckpt_cfg = load_task(ckpt_path, precision, inference)
     data = data_config(ckpt_cfg, cfg, chosen_data)
     check_classes(ckpt_cfg, data, ckpt_path)
     return task, ckpt_cfg, data
-
-
-def inference_trainer(device: str, precision: str, root_dir: Path):
-    """A one-device Trainer without loggers or checkpoints; files a task writes (e.g. the
-    instance task's ``predictions/``) go under `root_dir`."""
-    import lightning as L
-
-    from segkit.utils.precision import trainer_precision
-
-    accelerator, devices = device, 1
-    if device.startswith("cuda:"):
-        accelerator, devices = "cuda", [int(device.split(":", 1)[1])]
-    return L.Trainer(
-        accelerator=accelerator,
-        devices=devices,
-        **trainer_precision(precision, accelerator),
-        logger=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        default_root_dir=str(root_dir),
-    )
 
 
 def default_output_dir(ckpt_path: str, *parts: str) -> Path:

@@ -1,4 +1,8 @@
-"""``trainer.precision: auto``: the fastest precision that is still correct on the device."""
+"""Precision, memory format and autocast dtype, resolved in one place for every job (train,
+eval, predict, export, the bench, the GPU check).
+
+``trainer.precision: auto`` is the fastest precision that is still correct on the device;
+``model.channels_last: auto`` follows it (`channels_last`)."""
 
 from __future__ import annotations
 
@@ -63,7 +67,7 @@ def trainer_precision(precision: str | int | None, accelerator: str = "auto") ->
     resolved = resolve_precision(precision, accelerator)
     device = device_type(accelerator)
     if str(resolved) in MIXED and device in ("cuda", "cpu"):
-        from segkit.utils.mixed_precision import ClippableMixedPrecision
+        from segkit.run.mixed_precision import ClippableMixedPrecision
 
         return {"plugins": [ClippableMixedPrecision(str(resolved), device)]}
     return {"precision": resolved}
@@ -74,3 +78,20 @@ def autocast_dtype(precision: str | int | None):
     import torch
 
     return {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(str(precision))
+
+
+def channels_last(setting: bool | str, precision: str | int | None) -> bool:
+    """Whether a semantic network runs in channels-last memory format: `setting` when it is a
+    bool, else ("auto") under mixed precision only. bf16/fp16 convolutions on GPUs and AMX
+    CPUs are faster in it; fp32 stays NCHW, which trains 0-13% faster on CPUs
+    (experiments/precision). Results agree to float rounding."""
+    if isinstance(setting, bool):
+        return setting
+    if setting != "auto":
+        raise ValueError(f"channels_last={setting!r} is invalid: expected true, false or auto")
+    return str(precision) in MIXED
+
+
+def inference_device(device: str) -> str:
+    """The torch device of an eval/predict ``device`` option ("auto": CUDA where present)."""
+    return device_type() if device == "auto" else device

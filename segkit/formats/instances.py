@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from segkit.data.coco_format import encode_rle
+from segkit.formats.coco_rle import encode_rle
 
 
 def xywh(boxes: torch.Tensor) -> list[list[float]]:
@@ -130,3 +130,15 @@ def write_cityscapes_instances(
     txt = directory / f"{name}.txt"
     txt.write_text("\n".join(lines) + ("\n" if lines else ""))
     return txt
+
+
+def paint_instances(
+    masks: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Semantic view [H,W] of instance masks [N,H,W]: each pixel takes the label of the
+    highest-scoring instance covering it (of the last one without scores), 0 elsewhere."""
+    semantic = torch.zeros(masks.shape[-2:], dtype=torch.long, device=masks.device)
+    order = scores.argsort() if scores is not None else torch.arange(len(labels))
+    for index in order.tolist():  # ascending: the best instance is painted last
+        semantic[masks[index].bool()] = labels[index]
+    return semantic

@@ -6,22 +6,8 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-import lightning as L
 from omegaconf import DictConfig, OmegaConf
-
-from segkit.checkpoints import CONFIG_KEY
-
-
-class ConfigInCheckpoint(L.Callback):
-    """Stores the resolved run config in every checkpoint Lightning saves."""
-
-    def __init__(self, resolved_config: dict[str, Any]) -> None:
-        self.resolved_config = resolved_config
-
-    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CONFIG_KEY] = self.resolved_config
 
 
 def write_resolved_config(cfg: DictConfig, run_dir: Path) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from segkit.run.facts import net_config_key, num_classes, task_family
+
 
 class ConfigError(ValueError):
     """A config value that cannot work; the message names the key and the accepted values."""
@@ -38,24 +40,13 @@ def check_data_config(cfg: DictConfig) -> None:
             )
 
 
-#: Tasks that train semantic networks (on semantic samples, with the loss group's loss).
-SEMANTIC_TASKS = (".SemanticSegmentation", ".AdversarialSegmentation")
-
-
-def net_config_key(model: DictConfig) -> str:
-    """Where a model config keeps its network: ``segmenter`` for adversarial models (next to
-    their discriminator), ``net`` for the others."""
-    return "segmenter" if "segmenter" in model else "net"
-
-
 def check_train_config(cfg: DictConfig) -> None:
     """Raise `ConfigError` for the first invalid value found in a training config."""
     check_data_config(cfg)
     data, model = cfg.data, cfg.model
     task = data.get("task", "semantic")
-    num_classes = data.get("instance_num_classes", data.num_classes)
-    if task != "instance":
-        num_classes = data.num_classes
+    family = task_family(cfg)
+    classes = num_classes(data, family)
     net_key = net_config_key(model)
     net = model.get(net_key)
     for key, node, name in (
@@ -64,13 +55,12 @@ def check_train_config(cfg: DictConfig) -> None:
         (f"model.{net_key}.num_classes", net or {}, "num_classes"),
         ("model.discriminator.num_classes", model.get("discriminator") or {}, "num_classes"),
     ):
-        if name in node and node[name] != num_classes:
+        if name in node and node[name] != classes:
             raise ConfigError(
-                f"{key}={node[name]} differs from the data's {num_classes} classes: "
+                f"{key}={node[name]} differs from the data's {classes} classes: "
                 "leave it as configured (from the data config) or change both"
             )
-    target = str(model.get("_target_", ""))
-    semantic_model = target.endswith(SEMANTIC_TASKS)
+    semantic_model = family != "instance"
     if semantic_model and not cfg.get("loss"):
         raise ConfigError("loss=none: semantic models need a loss (e.g. loss=ce)")
     if task == "instance" and semantic_model:
@@ -79,7 +69,7 @@ def check_train_config(cfg: DictConfig) -> None:
             "samples, which semantic models cannot train on: use an instance model, or "
             "data.task=semantic where the dataset has it"
         )
-    if target.endswith(".AdversarialSegmentation") and cfg.trainer.get("gradient_clip_val"):
+    if family == "adversarial" and cfg.trainer.get("gradient_clip_val"):
         raise ConfigError(
             f"trainer.gradient_clip_val={cfg.trainer.gradient_clip_val}: Lightning does not clip "
             "for adversarial models (manual optimization); set model.gradient_clip_val instead"

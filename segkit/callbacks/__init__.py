@@ -1,0 +1,1 @@
+"""Every Lightning callback segkit configures (``conf/callbacks``) or adds to a job."""

@@ -1,0 +1,1 @@
+"""Writers of prediction formats (PNG, Cityscapes, COCO) and the official evaluators."""

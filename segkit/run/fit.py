@@ -1,0 +1,167 @@
+"""One training job: data, task and trainer built from a composed config, fit, then the best
+checkpoint validated (and tested). `segkit.train` (the command), `segkit.fit` (the Python
+API), sweeps and the tests all run it."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from segkit.run.config_checks import ConfigError, wandb_logger_config
+from segkit.run.facts import net_config_key
+from segkit.run.launch import distributed_job, is_rank_zero
+
+
+def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
+    """Build data, task and trainer from `cfg`, then `fit_and_evaluate`; return the metrics.
+
+    `run_dir` defaults to Hydra's run dir (``hydra.run.dir``, or the one `segkit.compose`
+    set)."""
+    # Libraries must never try the network for weights (retries take ~25 s before failing).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from segkit.models.weights_cache import WeightsNotCachedError, require_cached_net_weights
+
+    net_key = net_config_key(cfg.model)
+    try:
+        require_cached_net_weights(cfg.model[net_key])
+    except (WeightsNotCachedError, ValueError) as err:
+        weights = cfg.model[net_key].get("encoder_weights")
+        raise ConfigError(f"model.{net_key}.encoder_weights={weights}: {err}") from err
+
+    import lightning as L
+    from hydra.core.hydra_config import HydraConfig
+
+    from segkit.run.build import build_task, build_trainer, job_precision
+    from segkit.run.class_weights import fill_auto_class_weights
+    from segkit.run.outputs import write_resolved_config
+    from segkit.run.provenance import provenance, write_provenance
+    from segkit.run.wandb_run import run_id_to_use
+    from segkit.tracking.wandb_logger import finish_wandb
+
+    hydra = HydraConfig.get()
+    run_dir = Path(run_dir or hydra.runtime.output_dir)
+    if cfg.get("ckpt_path") == "last":  # this run dir's last checkpoint (Lightning's "last")
+        cfg.ckpt_path = str(last_checkpoint(run_dir))
+    wandb_cfg = wandb_logger_config(cfg.get("logger") or {})
+    if wandb_cfg is not None:  # before the config is saved: checkpoints keep the run id
+        wandb_cfg.id = run_id_to_use(wandb_cfg.get("id"), cfg.get("ckpt_path"), run_dir)
+    L.seed_everything(cfg.seed, workers=True)
+    from hydra.utils import instantiate
+
+    datamodule = instantiate(cfg.data, _convert_="all")
+    fill_auto_class_weights(cfg, datamodule)  # before the config is saved: it keeps the numbers
+    precision = job_precision(cfg)
+    record = provenance(precision, cfg.trainer.get("accelerator", "auto"))
+    if is_rank_zero():  # one writer per run dir
+        write_resolved_config(cfg, run_dir)
+        write_provenance(record, run_dir)
+    try:  # data.labeled_fraction < 1: every rank checks the split, rank 0 records it
+        split_dir = run_dir if is_rank_zero() else None
+        getattr(datamodule, "write_labeled_split", lambda _: None)(split_dir)
+    except ValueError as err:
+        raise ConfigError(f"data.labeled_fraction: {err}") from err
+
+    task = build_task(cfg, precision)
+    trainer, loggers = build_trainer(cfg, precision, record)
+
+    # DDP processes Lightning starts run this job, in this run dir (segkit/run/launch.py).
+    try:
+        with distributed_job(hydra.overrides.task, str(run_dir)):
+            metrics = fit_and_evaluate(trainer, task, datamodule, cfg, run_dir)
+    except BaseException:
+        finish_wandb(loggers, exit_code=1)  # W&B marks the run failed
+        raise
+    finish_wandb(loggers)  # a multirun's next job starts its own W&B run
+    return metrics
+
+
+def last_checkpoint(run_dir: Path) -> Path:
+    """``<run_dir>/checkpoints/last.ckpt``, or `ConfigError` saying how to name the run."""
+    from segkit.run.resume import LAST_CHECKPOINT
+
+    path = run_dir / LAST_CHECKPOINT
+    if not path.is_file():
+        raise ConfigError(
+            f"ckpt_path=last: no {path}; name the run to continue with resume=RUN_DIR "
+            "(or hydra.run.dir=RUN_DIR ckpt_path=last)"
+        )
+    return path
+
+
+#: Write failures that stop a run with one line (full disk, quota, read-only, I/O, access).
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES)
+
+
+def stop(trainer, message: str) -> None:
+    """End training with exit status 1 and one line (printed once, by rank 0)."""
+    if trainer.is_global_zero:
+        print(f"segkit: training stopped: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+def fit_and_evaluate(trainer, task, datamodule, cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+    """Fit, then validate (and test) the best checkpoint; rank 0 writes metrics.json."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from segkit.callbacks.stop_signals import SIGTERM_EXIT_STATUS
+    from segkit.data.bad_samples import BadSampleError
+    from segkit.run.outputs import print_summary, write_metrics
+    from segkit.tasks.nonfinite import NonFiniteLossError
+
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except BadSampleError as err:  # its last line: without a loader worker's traceback
+        stop(
+            trainer, str(err).strip().splitlines()[-1].removeprefix(f"{BadSampleError.__module__}.")
+        )
+    except OSError as err:
+        if err.errno not in WRITE_ERRNOS:
+            raise
+        where = f" ({err.filename})" if err.filename else ""
+        stop(
+            trainer,
+            f"{err.strerror}{where}; the checkpoints saved before are intact in "
+            f"{run_dir}/checkpoints (writes are atomic)",
+        )
+    except NonFiniteLossError as err:
+        stop(
+            trainer,
+            f"{err}. Earlier checkpoints are kept in {run_dir}/checkpoints; lower "
+            "the learning rate, check the data, or set trainer.on_nonfinite=skip",
+        )
+    except SIGTERMException:
+        if trainer.is_global_zero:
+            print(
+                f"segkit: stopped by SIGTERM at step {trainer.global_step}; saved "
+                f"{run_dir}/checkpoints/last.ckpt; continue with:\n"
+                f"  python -m segkit.train resume={run_dir}",
+                file=sys.stderr,
+                flush=True,
+            )
+        raise SystemExit(SIGTERM_EXIT_STATUS) from None
+    if trainer.interrupted:
+        raise SystemExit(
+            f"segkit: training was interrupted; checkpoints so far: {run_dir}/checkpoints"
+        )
+
+    skipped = getattr(task, "nonfinite_skips", 0)
+    if skipped and trainer.is_global_zero:
+        print(f"segkit: skipped {skipped} training batches with a non-finite loss")
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    ckpt = best or None  # no checkpoint: evaluate the weights in memory
+    metrics: dict[str, float] = {}
+    for results in trainer.validate(task, datamodule=datamodule, ckpt_path=ckpt, verbose=False):
+        metrics.update(results)
+    if cfg.get("test") and getattr(datamodule, "has_labeled_test", True):
+        for results in trainer.test(task, datamodule=datamodule, ckpt_path=ckpt, verbose=False):
+            metrics.update(results)
+    elif cfg.get("test") and trainer.is_global_zero:
+        print("segkit: this dataset has no labelled test split: test skipped")
+    if trainer.is_global_zero:
+        write_metrics(metrics, run_dir / "metrics.json")
+        print_summary(metrics, cfg.monitor, run_dir, best)
+    return metrics
