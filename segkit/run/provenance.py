@@ -78,7 +78,11 @@ def provenance(
     precision: str | int, accelerator: str = "auto", argv: Sequence[str] | None = None
 ) -> dict[str, Any]:
     """The provenance record of a run on this machine with the resolved `precision`."""
-    argv = list(sys.argv if argv is None else argv)
+    if argv is None:
+        argv = list(sys.argv)
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        if spec is not None and spec.name:  # python -m <module> (also `segkit <command>`)
+            argv = ["python", "-m", spec.name.removesuffix(".__main__"), *argv[1:]]
     package_dir = Path(__file__).resolve().parents[1]
     return {
         "segkit": package_version(),

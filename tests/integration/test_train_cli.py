@@ -70,6 +70,12 @@ def test_train_run_writes_run_dir_checkpoints_and_metrics(tmp_path):
     net.load_state_dict(state)  # strict: every key matches
     assert ckpt["hyper_parameters"]["class_names"] == list(CLASSES)
 
+    # provenance.json: the command as typed, the resolved precision; the same in checkpoints.
+    record = json.loads((run_dir / "provenance.json").read_text())
+    assert record["command"].startswith("python -m segkit.train ") and "seed=1" in record["command"]
+    assert record["precision"] in ("32-true", "bf16-mixed")  # whatever `auto` means here
+    assert ckpt["segkit_provenance"] == record
+
 
 def test_cfg_job_prints_config_without_importing_torch(tmp_path):
     proc = subprocess.run(
