@@ -37,6 +37,7 @@ DISTRIBUTIONS = (
     "annotated-types",
     "typing-inspection",
     "pycocotools",
+    "tifffile",  # segkit.data.image_reader (multi-band and 16-bit TIFFs)
     "onnxscript",
     "onnx-ir",
     "tensorboardX",

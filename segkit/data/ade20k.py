@@ -117,4 +117,6 @@ class ADE20KDataModule(SplitsDataModule):
         decode = IndexMasks(
             ade20k_lut(), invalid="values {values} that are not ADE20K labels (0..150)"
         )
-        return PairedSegmentation(images, labels, decode, self.transform(split))
+        return PairedSegmentation(
+            images, labels, decode, self.transform(split), reader=self.image_reader(3)
+        )

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from segkit.data.bad_samples import RaiseBadSamples, SkipBadSamples, check_on_bad_sample
 from segkit.data.epoch_order import DistributedEpochShuffle, EpochShuffle
+from segkit.data.image_reader import ImageReader
 from segkit.data.instances import instance_collate
 from segkit.data.labeled_split import check_labeled_fraction, split_datasets, write_split_record
 
@@ -38,6 +39,8 @@ class SplitsDataModule(L.LightningDataModule):
         labeled_fraction, labeled_seed: below 1, only a seeded fraction of the training set
             keeps its labels and ``train_dataloader`` returns ``{"labeled", "unlabeled"}``
             loaders (see `segkit.data.labeled_split`).
+        exif_orientation, bit_depth: how image files are decoded (`image_reader`,
+            `segkit.data.image_reader.ImageReader`).
     """
 
     has_labeled_test = False
@@ -58,6 +61,8 @@ class SplitsDataModule(L.LightningDataModule):
         persistent_workers: bool = True,
         drop_last: bool = True,
         task: str | None = None,
+        exif_orientation: bool = True,
+        bit_depth: int | None = None,
     ) -> None:
         super().__init__()
         self.task = task or self.tasks[0]
@@ -77,6 +82,12 @@ class SplitsDataModule(L.LightningDataModule):
         self.persistent_workers, self.drop_last = persistent_workers, drop_last
         self.collate_fn: Callable | None = instance_collate if self.task == "instance" else None
         self._datasets: dict[str, Dataset] = {}
+        self.exif_orientation, self.bit_depth = exif_orientation, bit_depth
+        self.image_reader(3)  # invalid options fail when the module is built
+
+    def image_reader(self, in_channels: int) -> ImageReader:
+        """The reader of this dataset's image files (every split, `segkit.data.check` too)."""
+        return ImageReader(in_channels, self.exif_orientation, self.bit_depth)
 
     def transform(self, split: str) -> Callable[..., dict[str, Any]] | None:
         """The pipeline of `split`: the training one for "train", the validation one otherwise."""

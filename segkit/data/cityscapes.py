@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from segkit.data.base import SplitsDataModule
 from segkit.data.cityscapes_labels import THING_LABELS, TRAIN_LABELS, label_id_to_train_id
+from segkit.data.image_reader import ImageReader
 from segkit.data.instances import instance_sample
 from segkit.data.paired import IndexMasks, PairedSegmentation, read_pair
 from segkit.data.transforms import WorkerSeededTransform
@@ -55,13 +56,14 @@ class CityscapesSegmentation(PairedSegmentation):
         split: str,
         annotation: str = "gtFine",
         transform: Callable[..., dict[str, Any]] | None = None,
+        reader: ImageReader | None = None,
     ) -> None:
         images, labels = cityscapes_pairs(root, split, annotation, "labelIds")
         decode = IndexMasks(
             label_id_to_train_id(), invalid="values {values} that are not Cityscapes labelIds"
         )
         names = [p.name.removesuffix("_leftImg8bit.png") for p in images]
-        super().__init__(images, labels, decode, transform, names)
+        super().__init__(images, labels, decode, transform, names, reader)
 
 
 def cityscapes_pairs(
@@ -114,7 +116,9 @@ class CityscapesInstances(Dataset):
         split: str,
         annotation: str = "gtFine",
         transform: Callable[..., dict[str, Any]] | None = None,
+        reader: ImageReader | None = None,
     ) -> None:
+        self.reader = reader or ImageReader()
         self.images, self.instance_files = cityscapes_pairs(root, split, annotation, "instanceIds")
         self.names = [p.name.removesuffix("_leftImg8bit.png") for p in self.images]
         self.transform = WorkerSeededTransform(transform) if transform is not None else None
@@ -124,7 +128,9 @@ class CityscapesInstances(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        image, ids = read_pair(self.images[index], self.instance_files[index], _instance_ids, index)
+        image, ids = read_pair(
+            self.images[index], self.instance_files[index], _instance_ids, index, self.reader
+        )
         instance_ids = [int(i) for i in np.unique(ids) if i // 1000 in self.thing_of_label_id]
         height, width = ids.shape
         masks = np.zeros((len(instance_ids), height, width), dtype=bool)
@@ -216,4 +222,5 @@ class CityscapesDataModule(SplitsDataModule):
     def build_dataset(self, split: str) -> Dataset:
         folder = self.train_split if split == "train" else split
         kind = CityscapesInstances if self.task == "instance" else CityscapesSegmentation
-        return kind(self.root, folder, self.annotation, self.transform(split))
+        reader = self.image_reader(3)
+        return kind(self.root, folder, self.annotation, self.transform(split), reader)

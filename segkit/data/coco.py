@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from torch.utils.data import Dataset
 
 from segkit.data.base import SplitsDataModule
+from segkit.data.image_reader import ImageReader
 from segkit.data.instances import instance_sample
 from segkit.data.transforms import WorkerSeededTransform
 
@@ -64,6 +64,10 @@ class CocoInstances(Dataset):
         image_dir: folder the ``file_name`` of each image is relative to.
         annotation_file: the COCO instances JSON.
         transform: albumentations pipeline, given the instance masks as ``masks=``.
+        reader: the `ImageReader` of the images (RGB; EXIF orientation; bit depth).
+
+    Targets also hold ``iscrowd`` int64 [N] and ``area`` float32 [N] (the file's areas):
+    crowd regions are kept, flagged, for evaluation as COCOeval scores it.
     """
 
     def __init__(
@@ -71,8 +75,10 @@ class CocoInstances(Dataset):
         image_dir: str | Path,
         annotation_file: str | Path,
         transform: Callable[..., dict[str, Any]] | None = None,
+        reader: ImageReader | None = None,
     ) -> None:
         self.image_dir, self.annotation_file = Path(image_dir), Path(annotation_file)
+        self.reader = reader or ImageReader()
         self.coco = load_coco(self.annotation_file)
         self.category_ids = sorted(self.coco.getCatIds())
         self.label_of_category = {c: k + 1 for k, c in enumerate(self.category_ids)}
@@ -100,26 +106,28 @@ class CocoInstances(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         info = self.coco.imgs[self.image_ids[index]]
         path = self.image_dir / info["file_name"]
-        try:
-            with Image.open(path) as im:
-                image = np.array(im.convert("RGB"))
-        except OSError as err:
-            raise OSError(f"cannot read {path} (sample {index}): {err}") from err
+        image = self.reader.read(path)  # its errors name the file
         if image.shape[:2] != (info["height"], info["width"]):
             raise ValueError(
                 f"{path} is {image.shape[1]}x{image.shape[0]} but {self.annotation_file} says "
                 f"{info['width']}x{info['height']}"
             )
-        anns = [
-            a
-            for a in self.coco.imgToAnns.get(info["id"], [])
-            if not a.get("iscrowd", 0) and a.get("segmentation")
-        ]
+        anns = [a for a in self.coco.imgToAnns.get(info["id"], []) if a.get("segmentation")]
         masks = np.zeros((len(anns), info["height"], info["width"]), dtype=bool)
         for k, ann in enumerate(anns):
             masks[k] = self.coco.annToMask(ann).astype(bool)
         labels = np.array([self.label_of_category[a["category_id"]] for a in anns], np.int64)
-        sample = instance_sample(image, masks, labels, self.names[index], self.transform)
+        # Crowd regions stay in the target, flagged: evaluation ignores detections on them as
+        # COCOeval does; training leaves them out (segkit.tasks.instance), as torchvision's
+        # references do. `area` is the file's, which COCOeval's area ranges use.
+        extra = {
+            "iscrowd": np.array([int(a.get("iscrowd", 0)) for a in anns], np.int64),
+            "area": np.array(
+                [a.get("area", 0.0) or m.sum() for a, m in zip(anns, masks, strict=True)],
+                np.float32,
+            ),
+        }
+        sample = instance_sample(image, masks, labels, self.names[index], self.transform, extra)
         # COCO's own ids travel with the sample: exported predictions use them, as evaluation
         # servers and COCOeval on the original annotation file expect.
         sample["image_id"] = int(info["id"])
@@ -174,7 +182,10 @@ class CocoInstanceDataModule(SplitsDataModule):
             raise ValueError(f"no {split!r} split in data.splits: {sorted(self.splits)}")
         paths = self.splits[split]
         dataset = CocoInstances(
-            self.root / paths["images"], self.root / paths["annotations"], self.transform(split)
+            self.root / paths["images"],
+            self.root / paths["annotations"],
+            self.transform(split),
+            self.image_reader(3),
         )
         if dataset.category_names != self.class_names[1:]:
             raise ValueError(

@@ -1,6 +1,6 @@
 """The layout most users have: an ``images/`` folder and a ``masks/`` folder, matched by name.
 
-    <root>/images/[train|val/]<name>.{jpg,jpeg,png,tif,tiff,bmp}
+    <root>/images/[train|val/]<name>.{jpg,jpeg,png,tif,tiff,bmp,webp}
     <root>/masks/[train|val/]<name>.png
 
 Masks are index PNGs (class per pixel), RGB PNGs (one colour per class: ``palette``), or
@@ -18,8 +18,9 @@ from typing import Any
 
 from segkit.data.base import SplitsDataModule
 from segkit.data.paired import ColorMasks, IndexMasks, PairedSegmentation, label_lut
+from segkit.data.transforms import channel_stats
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 MASK_FORMATS = ("index", "rgb", "binary")
 SPLIT_MODES = ("auto", "subfolders", "lists", "fraction")
 
@@ -63,6 +64,8 @@ class FolderDataModule(SplitsDataModule):
         num_classes, ignore_index, class_names, palette, in_channels: dataset facts.
         ignore_color: RGB colour of ignored pixels in "rgb" masks (e.g. [255, 255, 255]).
         crop_size: [height, width] of training crops (checked against the network).
+        mean, std: per-channel normalisation on the 0..1 scale (null: ImageNet's for 3
+            channels, 0.5 / 0.25 otherwise; `segkit.data.transforms.channel_stats`).
         **loading: batch sizes, workers, transforms, ``on_bad_sample``, ``labeled_fraction``
             and the other loading options of `SplitsDataModule`.
     """
@@ -81,6 +84,8 @@ class FolderDataModule(SplitsDataModule):
         ignore_color: Sequence[int] | None = None,
         in_channels: int = 3,
         crop_size: Sequence[int] = (512, 512),
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
         **loading: Any,
     ) -> None:
         super().__init__(**loading)
@@ -99,8 +104,8 @@ class FolderDataModule(SplitsDataModule):
                 f"ignore_index={ignore_index}: segkit samples mark ignored pixels with 255 (in "
                 "index masks, 255 is ignored; in rgb masks, ignore_color)"
             )
-        if in_channels != 3:
-            raise ValueError(f"in_channels={in_channels}: folder images are read as RGB (3)")
+        self.in_channels = in_channels
+        self.mean, self.std = channel_stats(in_channels, mean, std)
         self.root, self.mask_format, self.split = Path(root), mask_format, split
         self.val_fraction, self.split_seed = val_fraction, split_seed
         self.num_classes, self.ignore_index = num_classes, ignore_index
@@ -156,5 +161,11 @@ class FolderDataModule(SplitsDataModule):
     def build_dataset(self, split: str) -> PairedSegmentation:
         pairs = self.split_pairs(split)
         return PairedSegmentation(
-            [i for i, _ in pairs], [m for _, m in pairs], self.decoder(), self.transform(split)
+            [i for i, _ in pairs],
+            [m for _, m in pairs],
+            self.decoder(),
+            self.transform(split),
+            reader=self.image_reader(self.in_channels),
+            mean=self.mean,
+            std=self.std,
         )

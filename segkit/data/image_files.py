@@ -1,7 +1,8 @@
-"""Image files given to `segkit.predict`: found under a path and decoded."""
+"""Image files given to `segkit.predict`: found under a path, and named for their outputs."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -23,13 +24,14 @@ def find_images(source: Path) -> list[Path]:
     return images
 
 
-def read_rgb(path: Path):
-    """uint8 [H,W,3]; ImageFileError naming the file if it cannot be decoded."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+def output_names(relative_paths: list[Path]) -> dict[Path, Path]:
+    """{input path relative to the input folder: its output name, without suffix}.
 
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as err:
-        raise ImageFileError(f"{path}: not a readable image ({err})") from err
+    The name is the input's path without its extension (``sub/photo.jpg`` -> ``sub/photo``),
+    unless another input in the same folder has the same stem: then every one of them keeps
+    its full file name (``photo.webp``, ``photo.tif``), so no output overwrites another."""
+    stems = Counter((p.parent, p.stem.lower()) for p in relative_paths)
+    return {
+        p: p.parent / (p.name if stems[(p.parent, p.stem.lower())] > 1 else p.stem)
+        for p in relative_paths
+    }

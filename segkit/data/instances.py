@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from segkit.data.transforms import image_tensor
+
 
 def instance_target(masks: np.ndarray, labels: np.ndarray) -> dict[str, torch.Tensor]:
     """Torchvision detection target from bool masks [N,H,W] and labels [N] (N may be 0)."""
@@ -41,12 +43,14 @@ def instance_sample(
     labels: np.ndarray,
     name: str,
     transform: Callable[..., dict[str, Any]] | None = None,
+    extra: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """The sample of a uint8 RGB image [H,W,3] with bool/0-1 instance masks [N,H,W].
 
     `transform` is an albumentations pipeline; it sees the masks as ``masks=`` (nearest
     interpolation). Pixels it pads (whatever ``fill_mask``) belong to no instance, and
-    instances with no pixel left afterwards are dropped with their labels.
+    instances with no pixel left afterwards are dropped with their labels. `extra`: more
+    per-instance arrays [N] for the target (COCO's ``iscrowd`` and ``area``), kept aligned.
     """
     masks = masks.astype(np.uint8)
     if transform is not None:
@@ -58,7 +62,10 @@ def instance_sample(
     masks = masks.astype(bool)
     kept = masks.any(axis=(1, 2))
     return {
-        "image": torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0,
-        "target": instance_target(masks[kept], np.asarray(labels)[kept]),
+        "image": image_tensor(image) / 255.0,
+        "target": {
+            **instance_target(masks[kept], np.asarray(labels)[kept]),
+            **{key: torch.from_numpy(np.asarray(v)[kept]) for key, v in (extra or {}).items()},
+        },
         "name": name,
     }

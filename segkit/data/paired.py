@@ -10,7 +10,8 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from segkit.data.transforms import WorkerSeededTransform, to_sample
+from segkit.data.image_reader import ImageReader
+from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, WorkerSeededTransform, to_sample
 
 
 def label_lut(mapping: dict[int, int]) -> np.ndarray:
@@ -90,18 +91,18 @@ def read_pair(
     label_path: Path,
     decode: Callable[[Image.Image, Path], np.ndarray],
     index: int,
+    reader: ImageReader | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 RGB image [H,W,3] and ``decode(label image, label_path)`` [H,W] of sample `index`.
+    """Image [H,W,C] read by `reader` (default: RGB, `segkit.data.image_reader`) and
+    ``decode(label image, label_path)`` [H,W] of sample `index`.
 
     Unreadable files raise OSError, labels of another size than the image ValueError, each
     naming the file.
     """
     # PIL's own messages name the file only sometimes ("image file is truncated" does not).
-    path = image_path
+    image = (reader or ImageReader()).read(image_path)  # its errors name the file
+    path = label_path
     try:
-        with Image.open(image_path) as im:
-            image = np.array(im.convert("RGB"))
-        path = label_path
         with Image.open(label_path) as lb:
             label = decode(lb, label_path)
     except OSError as err:
@@ -121,9 +122,11 @@ class PairedSegmentation(Dataset):
         images, masks: paired file lists (same length, same order).
         decode: turns the opened label image into class indices (255 = ignore), refusing
             invalid values with the file's name: `IndexMasks` or `ColorMasks`.
-        transform: albumentations-style ``t(image=, mask=)`` on uint8 arrays, reseeded per
+        transform: albumentations-style ``t(image=, mask=)`` on the read arrays, reseeded per
             loader worker (`WorkerSeededTransform`).
         names: sample names (default: the image file stems).
+        reader: the `ImageReader` of the images (``in_channels``, EXIF, bit depth).
+        mean, std: per-channel normalisation on the 0..1 scale (`channel_stats`).
     """
 
     def __init__(
@@ -133,19 +136,25 @@ class PairedSegmentation(Dataset):
         decode: Callable[[Image.Image, Path], np.ndarray],
         transform: Callable[..., dict[str, Any]] | None = None,
         names: Sequence[str] | None = None,
+        reader: ImageReader | None = None,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
     ) -> None:
         if len(images) != len(masks):
             raise ValueError(f"{len(images)} images but {len(masks)} masks")
         self.images, self.masks, self.decode = list(images), list(masks), decode
         self.names = list(names) if names is not None else [p.stem for p in self.images]
         self.transform = WorkerSeededTransform(transform) if transform is not None else None
+        self.reader, self.mean, self.std = reader or ImageReader(), list(mean), list(std)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """uint8 RGB image [H,W,3] and class mask [H,W] (255 = ignore), untransformed."""
-        image, mask = read_pair(self.images[index], self.masks[index], self.decode, index)
+        """Image [H,W,C] and class mask [H,W] (255 = ignore), untransformed."""
+        image, mask = read_pair(
+            self.images[index], self.masks[index], self.decode, index, self.reader
+        )
         return image, mask.astype(np.uint8)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -153,4 +162,4 @@ class PairedSegmentation(Dataset):
         if self.transform is not None:
             out = self.transform(image=image, mask=mask)
             image, mask = out["image"], out["mask"]
-        return to_sample(image, mask, self.names[index])
+        return to_sample(image, mask, self.names[index], self.mean, self.std)

@@ -49,6 +49,39 @@ def _distributed_rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
+def channel_stats(
+    in_channels: int, mean: Sequence[float] | None = None, std: Sequence[float] | None = None
+) -> tuple[list[float], list[float]]:
+    """Per-channel (mean, std) on the 0..1 scale: the given ones (one per channel), else
+    ImageNet's for 3 channels (what pretrained encoders expect) and 0.5 / 0.25 per channel for
+    other counts (set ``data.mean`` / ``data.std`` to your data's statistics)."""
+    default = (IMAGENET_MEAN, IMAGENET_STD) if in_channels == 3 else ((0.5,), (0.25,))
+    chosen = []
+    for key, given, fallback in (("mean", mean, default[0]), ("std", std, default[1])):
+        values = (
+            list(given) if given is not None else list(fallback) * (in_channels // len(fallback))
+        )
+        if len(values) != in_channels:
+            raise ValueError(
+                f"data.{key} has {len(values)} values but data.in_channels={in_channels}: "
+                "expected one per channel"
+            )
+        chosen.append([float(v) for v in values])
+    if any(v <= 0 for v in chosen[1]):
+        raise ValueError(f"data.std={chosen[1]} is invalid: expected positive values")
+    return chosen[0], chosen[1]
+
+
+def image_tensor(image: np.ndarray) -> torch.Tensor:
+    """float32 [C,H,W] on the 0..255 scale of a read image [H,W,C] (or [H,W]): uint8 as is,
+    float [0, 1] (deep data, `segkit.data.image_reader`) times 255."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image))
+    if tensor.ndim == 2:
+        tensor = tensor[..., None]
+    tensor = tensor.permute(2, 0, 1).float()
+    return tensor if image.dtype == np.uint8 else tensor * 255.0
+
+
 def to_sample(
     image: np.ndarray,
     mask: np.ndarray,
@@ -56,11 +89,12 @@ def to_sample(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
 ) -> dict[str, Any]:
-    """uint8 image [H,W,3] and int mask [H,W] -> the semantic sample contract (normalised
-    float32 [3,H,W], int64 [H,W])."""
+    """Image [H,W,C] (uint8, or float32 in [0, 1]) and int mask [H,W] -> the semantic sample
+    contract (float32 [C,H,W] normalised by the per-channel `mean` and `std` of the 0..1
+    scale, int64 [H,W])."""
     scale = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1) * 255.0
     shift = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1) * 255.0
-    image_t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
+    image_t = image_tensor(image)
     return {
         "image": (image_t - shift) / scale,
         "mask": torch.from_numpy(np.ascontiguousarray(mask)).long(),

@@ -110,4 +110,6 @@ class VOCDataModule(SplitsDataModule):
         masks = [mask_dir / f"{i}.png" for i in ids]
         require_files([p for pair in zip(images, masks, strict=True) for p in pair])
         decode = IndexMasks(label_lut({**{c: c for c in range(21)}, 255: 255}))
-        return PairedSegmentation(images, masks, decode, self.transform(split))
+        return PairedSegmentation(
+            images, masks, decode, self.transform(split), reader=self.image_reader(3)
+        )

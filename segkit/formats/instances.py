@@ -78,12 +78,16 @@ class CocoRecorder:
 
     def add(self, name: str, pred: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
             image_id: int | None = None) -> None:  # fmt: skip
-        """One image: `pred` with bool ``masks`` [K,H,W], `target` with ``masks`` [N,H,W]."""
+        """One image: `pred` with bool ``masks`` [K,H,W], `target` with ``masks`` [N,H,W] (and,
+        from COCO files, ``iscrowd`` and ``area`` [N], written as they are)."""
         height, width = target["masks"].shape[-2:]
         image_id = len(self.images) + 1 if image_id is None else int(image_id)
         self.images.append({"id": image_id, "file_name": name, "height": height, "width": width})
-        for box, label, mask in zip(
-            xywh(target["boxes"]), target["labels"].tolist(), target["masks"].bool(), strict=True
+        masks = target["masks"].bool()
+        crowd = target.get("iscrowd", torch.zeros(len(masks), dtype=torch.int64)).tolist()
+        areas = target.get("area", masks.flatten(1).sum(1).float()).tolist()
+        for box, label, mask, iscrowd, area in zip(
+            xywh(target["boxes"]), target["labels"].tolist(), masks, crowd, areas, strict=True
         ):
             self.annotations.append(
                 {
@@ -91,9 +95,9 @@ class CocoRecorder:
                     "image_id": image_id,
                     "category_id": self.category_ids[label - 1],
                     "bbox": box,
-                    "area": float(mask.sum()),
+                    "area": float(area),
                     "segmentation": encode_rle(mask.cpu().numpy()),
-                    "iscrowd": 0,
+                    "iscrowd": int(iscrowd),
                 }
             )
         self.results += coco_results(image_id, pred, self.category_ids)

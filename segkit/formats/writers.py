@@ -26,6 +26,11 @@ def blend(rgb: np.ndarray, colours: np.ndarray, alpha: float) -> np.ndarray:
     return mixed.round().astype(np.uint8)
 
 
+def png_path(out: Path, name: Path) -> Path:
+    """``<out>/<name>.png`` (`name` may hold dots: ``photo.webp`` -> ``photo.webp.png``)."""
+    return out / name.parent / f"{name.name}.png"
+
+
 class SemanticWriter:
     """Writes class maps [H,W] (uint8) as ``index``, ``color``, ``overlay`` or ``cityscapes``."""
 
@@ -37,10 +42,12 @@ class SemanticWriter:
 
             self.label_ids = LabelIdWriter(self.out)
 
-    def write(self, relative: Path, classes: np.ndarray, rgb: np.ndarray) -> Path:
+    def write(self, name: Path, classes: np.ndarray, rgb: np.ndarray) -> Path:
+        """Write the map of the image named `name` (relative, no suffix; `output_names` of
+        `segkit.data.image_files`) as ``<out>/<name>.png``; `rgb` uint8 [H,W,3] for overlays."""
         if self.fmt == "cityscapes":
-            return self.label_ids.write(relative.stem.removesuffix("_leftImg8bit"), classes)
-        path = self.out / relative.with_suffix(".png")
+            return self.label_ids.write(name.name.removesuffix("_leftImg8bit"), classes)
+        path = png_path(self.out, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         if self.fmt == "index":
             Image.fromarray(classes).save(path)
@@ -66,7 +73,11 @@ class InstanceWriter:
         self.images: list[dict] = []
         self.written: list[Path] = []
 
-    def add(self, image_id: int, relative: Path, rgb: np.ndarray, detections: dict) -> None:
+    def add(
+        self, image_id: int, relative: Path, name: Path, rgb: np.ndarray, detections: dict
+    ) -> Path:
+        """Record the detections of the input `relative` and write its overlay
+        ``<out>/<name>.png``; return that path."""
         height, width = rgb.shape[:2]
         self.images.append(
             {"id": image_id, "file_name": str(relative), "height": height, "width": width}
@@ -76,10 +87,11 @@ class InstanceWriter:
         for label, mask in zip(detections["labels"].tolist(), detections["masks"], strict=True):
             on = mask.bool().numpy()
             canvas[on] = blend(canvas[on], self.colours[label][None], self.alpha)
-        path = self.out / relative.with_suffix(".png")
+        path = png_path(self.out, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(canvas).save(path)
         self.written.append(path)
+        return path
 
     def finish(self) -> list[Path]:
         results, images = self.out / "coco_results.json", self.out / "coco_images.json"

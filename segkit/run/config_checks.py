@@ -69,6 +69,8 @@ def check_train_config(cfg: DictConfig) -> None:
             "samples, which semantic models cannot train on: use an instance model, or "
             "data.task=semantic where the dataset has it"
         )
+    if family == "adversarial":
+        check_method_discriminator(model)
     if family == "adversarial" and cfg.trainer.get("gradient_clip_val"):
         raise ConfigError(
             f"trainer.gradient_clip_val={cfg.trainer.gradient_clip_val}: Lightning does not clip "
@@ -135,6 +137,31 @@ def check_logger_config(logger: DictConfig) -> None:
     if wandb.get("log_model") not in (None, True, False, "all"):
         raise ConfigError(
             f"logger.wandb.log_model={wandb.log_model!r} is invalid: expected false, true or all"
+        )
+
+
+#: segkit's discriminators, and the methods whose losses need what each one outputs: Hung et
+#: al.'s self-training reads a per-pixel confidence map at the label map's size, which only
+#: the fully-convolutional ConfidenceDiscriminator gives ([B,1,H,W]); luc2016 and pix2pix
+#: train against any of them (an image-level score, a patch grid or a map).
+DISCRIMINATOR_METHODS = {
+    "segkit.models.discriminators.PairDiscriminator": ("luc2016", "pix2pix"),
+    "segkit.models.discriminators.PatchDiscriminator": ("luc2016", "pix2pix"),
+    "segkit.models.discriminators.ConfidenceDiscriminator": ("luc2016", "hung2018", "pix2pix"),
+}
+
+
+def check_method_discriminator(model: DictConfig) -> None:
+    """ConfigError for an adversarial method paired with a discriminator it cannot train with
+    (e.g. ``model.method=hung2018`` overriding only the method name of luc2016's preset)."""
+    method = model.get("method")
+    target = str((model.get("discriminator") or {}).get("_target_", ""))
+    if target in DISCRIMINATOR_METHODS and method not in DISCRIMINATOR_METHODS[target]:
+        raise ConfigError(
+            f"model.method={method} cannot train with model.discriminator "
+            f"{target.rsplit('.', 1)[-1]} (it needs a per-pixel confidence map of the label "
+            f"map's size): choose the method's preset, model/method={method}, which sets its "
+            "discriminator and loss weights together"
         )
 
 

@@ -22,9 +22,13 @@ class LoadedModel:
         device: the torch device it runs on.
     """
 
-    def __init__(self, task, config: DictConfig, device, precision: str | int) -> None:
+    def __init__(
+        self, task, config: DictConfig, device, precision: str | int, exif_orientation=None
+    ) -> None:
         import torch
 
+        from segkit.data.image_reader import ImageReader
+        from segkit.data.transforms import channel_stats
         from segkit.run.precision import autocast_dtype
 
         self.device = torch.device(device)
@@ -32,75 +36,68 @@ class LoadedModel:
         self.family = task_family(config)
         self.class_names = class_names(config.data, self.family)
         self._dtype = autocast_dtype(precision)
+        data = config.data
+        in_channels = int(data.get("in_channels", 3))
+        if exif_orientation is None:
+            exif_orientation = bool(data.get("exif_orientation", True))
+        #: How images are decoded: as the model's training data was (`ImageReader`).
+        self.reader = ImageReader(in_channels, exif_orientation, data.get("bit_depth"))
+        self.mean, self.std = channel_stats(in_channels, data.get("mean"), data.get("std"))
+
+    def read(self, image: str | Path | Any) -> np.ndarray:
+        """[H,W,C] as the model reads it (`segkit.data.image_reader`): from a path, a Pillow
+        image or an array [H,W] / [H,W,C] (uint8, uint16 or float in [0, 1])."""
+        if isinstance(image, (str, Path)):
+            return self.reader.read(image)
+        return self.reader.convert(image, source=f"the given {type(image).__name__}")
 
     def predict(self, image: str | Path | Any, score_threshold: float = 0.5):
-        """Predictions for one image: a path, a PIL image, or an HxWx3 uint8 array.
+        """Predictions for one image: a path, a PIL image, or an HxWxC array.
 
-        Semantic models: an HxW int64 array of class indices (the image's size). Instance
-        models: COCO-style result dicts (``category_id``, ``bbox`` [x,y,w,h], ``score``,
-        ``segmentation`` as RLE) with a score of at least `score_threshold`, best first."""
-        import torch
-
-        rgb = as_rgb(image)
+        Semantic models: an HxW int64 array of class indices (the image's displayed size).
+        Instance models: COCO-style result dicts (``category_id``, ``bbox`` [x,y,w,h],
+        ``score``, ``segmentation`` as RLE) with a score of at least `score_threshold`."""
+        array = self.read(image)
         if self.family == "instance":
             from segkit.formats.instances import coco_results
 
-            detections = self.detections(rgb, score_threshold)
+            detections = self.detections(array, score_threshold)
             ids = self.config.data.get("category_ids") or range(1, len(self.class_names))
             return coco_results(0, detections, list(ids))
-        return self.class_maps(torch.tensor(rgb, device=self.device)[None])[0].astype(np.int64)
+        return self.class_maps([array])[0].astype(np.int64)
 
-    def detections(self, rgb: np.ndarray, score_threshold: float = 0.5) -> dict[str, Any]:
-        """An instance model's detections on uint8 [H,W,3] with a score of at least
+    def detections(self, image: np.ndarray, score_threshold: float = 0.5) -> dict[str, Any]:
+        """An instance model's detections on a read image [H,W,3] with a score of at least
         `score_threshold`, on CPU: ``boxes`` [K,4] xyxy, ``labels`` [K], ``scores`` [K],
         ``masks`` bool [K,H,W]."""
         import torch
 
-        x = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1).float() / 255
+        from segkit.data.transforms import image_tensor
+
+        x = (image_tensor(image) / 255).to(self.device)
         with torch.no_grad(), self._autocast():
             found = self.task([x])[0]
         keep = found["scores"] >= score_threshold
         return {k: v[keep].cpu() for k, v in found.items()}
 
-    def class_maps(self, images) -> np.ndarray:
-        """Class indices uint8 [B,H,W] of a semantic model for uint8 images [B,H,W,3] (a torch
-        tensor on `device`), normalised as in training, padded to the network's size divisor
-        and cropped back (`segkit.inference.padded_logits`)."""
+    def class_maps(self, images: list[np.ndarray]) -> np.ndarray:
+        """Class indices uint8 [B,H,W] of a semantic model for read images of one size
+        [H,W,C], normalised as in training, padded to the network's size divisor and cropped
+        back (`segkit.inference.padded_logits`)."""
         import torch
 
-        from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+        from segkit.data.transforms import image_tensor
         from segkit.inference import padded_logits
         from segkit.models.input_size import input_size_divisor
 
-        data = self.config.data
-        mean = torch.tensor(data.get("mean", IMAGENET_MEAN), device=self.device) * 255
-        std = torch.tensor(data.get("std", IMAGENET_STD), device=self.device) * 255
-        x = (images.permute(0, 3, 1, 2).float() - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+        x = torch.stack([image_tensor(image) for image in images]).to(self.device)
+        mean = torch.tensor(self.mean, device=self.device).view(1, -1, 1, 1) * 255
+        std = torch.tensor(self.std, device=self.device).view(1, -1, 1, 1) * 255
         with torch.no_grad(), self._autocast():
-            logits = padded_logits(self.task, x, input_size_divisor(self.task.net))
+            logits = padded_logits(self.task, (x - mean) / std, input_size_divisor(self.task.net))
         return logits.argmax(1).to(torch.uint8).cpu().numpy()
 
     def _autocast(self):
         import torch
 
-        kind = torch.device(self.device).type
-        return torch.autocast(kind, dtype=self._dtype, enabled=self._dtype is not None)
-
-
-def as_rgb(image: str | Path | Any) -> np.ndarray:
-    """uint8 [H,W,3] of a path, a PIL image or an HxWx3 uint8 array (ValueError otherwise)."""
-    from PIL import Image
-
-    from segkit.data.image_files import read_rgb
-
-    if isinstance(image, (str, Path)):
-        return read_rgb(Path(image))
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
-    array = np.asarray(image)
-    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
-        raise ValueError(
-            f"expected a path, a PIL image or an HxWx3 uint8 array; got an array of shape "
-            f"{array.shape} and dtype {array.dtype}"
-        )
-    return array
+        return torch.autocast(self.device.type, dtype=self._dtype, enabled=self._dtype is not None)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch import nn
 from torchmetrics.detection import MeanAveragePrecision
@@ -17,6 +18,9 @@ from segkit.tasks.nonfinite import NonFiniteGuard
 from segkit.tasks.optimization import FactoryOptimizers, OptimizerFactory, SchedulerFactory
 
 EXPORT_FORMATS = ("coco", "cityscapes")
+#: pycocotools' ``Params``: IoU thresholds .50:.05:.95 and 101 recall points, in float64.
+COCO_IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10).tolist()
+COCO_RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101).tolist()
 
 
 def check_targets(
@@ -44,8 +48,15 @@ def check_targets(
             )
         keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         dropped += int((~keep).sum())
-        checked.append({"boxes": boxes[keep], "labels": labels[keep], "masks": masks[keep]})
+        checked.append({key: value[keep] for key, value in target.items()})
     return checked, dropped
+
+
+def without_crowds(target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The boxes, labels and masks of a target's non-crowd instances (what Mask R-CNN trains
+    on; COCO crowd regions, ``iscrowd`` 1, only excuse detections in evaluation)."""
+    keep = target["iscrowd"] == 0 if "iscrowd" in target else slice(None)
+    return {key: target[key][keep] for key in ("boxes", "labels", "masks")}
 
 
 class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule):
@@ -114,7 +125,13 @@ class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule)
         self.maps = nn.ModuleDict(
             {
                 s: MeanAveragePrecision(
-                    iou_type=("bbox", "segm"), class_metrics=True, backend=map_backend
+                    iou_type=("bbox", "segm"),
+                    class_metrics=True,
+                    backend=map_backend,
+                    # COCOeval's own float64 thresholds: torchmetrics' float32 linspace moves
+                    # 0.55, 0.6, ... by 1e-8, which flips matches whose IoU is exactly there.
+                    iou_thresholds=COCO_IOU_THRESHOLDS,
+                    rec_thresholds=COCO_RECALL_THRESHOLDS,
                 )
                 for s in ("val", "test")
             }
@@ -144,7 +161,7 @@ class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule)
         targets, dropped = check_targets(
             images, batch["target"], batch["name"], self.hparams.num_classes
         )
-        losses = self.net(list(images), targets)
+        losses = self.net(list(images), [without_crowds(t) for t in targets])
         loss = sum(losses.values())
         if not self.usable_loss(loss, losses):
             return None  # on_nonfinite=skip: Lightning skips backward and the step
@@ -166,11 +183,16 @@ class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule)
         )
         preds = self(batch["image"])
         truth = [{**t, "masks": t["masks"].bool()} for t in targets]
+        # iscrowd and area (COCO data) reach torchmetrics, which scores them as COCOeval does.
         self.maps[stage].update(preds, truth)
         if self.hparams.semantic_view:
             for pred, target in zip(preds, truth, strict=True):
                 painted = paint_instances(pred["masks"], pred["labels"], pred["scores"])
-                expected = paint_instances(target["masks"], target["labels"])
+                plain = without_crowds(target)
+                expected = paint_instances(plain["masks"], plain["labels"])
+                if "iscrowd" in target:  # crowd pixels not covered by an instance: ignored
+                    crowd = target["masks"][target["iscrowd"] == 1].any(0) & (expected == 0)
+                    expected[crowd] = 255
                 self.semantic[stage].update(painted[None], expected[None])
         export = self.hparams.export
         if "coco" in export and "category_ids" in batch and not self.recorders[stage].images:

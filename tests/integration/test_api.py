@@ -55,8 +55,14 @@ def test_the_readme_example_trains_loads_and_predicts(api_run):
     from_path = model.predict(run_dir / "random.png")
     assert from_path.shape == (40, 72) and from_path.dtype == np.int64
     assert (from_path == model.predict(image)).all()
-    with pytest.raises(ValueError, match=r"HxWx3 uint8 array.*\(40, 72\)"):
-        model.predict(image[..., 0])
+    # Read as the training data was (segkit.data.image_reader): grey is repeated to RGB,
+    # 16-bit scaled by its depth, a wrong channel count refused with both counts.
+    grey = image[..., 0]
+    assert (model.predict(grey) == model.predict(np.repeat(grey[..., None], 3, 2))).all()
+    deep = grey.astype(np.uint16) * 257  # the same picture in 16 bits
+    assert (model.predict(deep) == model.predict(grey)).mean() > 0.99
+    with pytest.raises(ValueError, match=r"has 4 channels but data.in_channels=3"):
+        model.predict(np.zeros((40, 72, 4), np.uint8))
 
 
 def test_every_run_records_its_provenance_in_the_run_dir_and_checkpoints(api_run):

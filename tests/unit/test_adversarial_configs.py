@@ -76,3 +76,16 @@ def test_ddp_finds_unused_parameters_for_gan_models_only(compose_train):
 def test_bad_gan_configs_are_refused(compose_train, overrides, message):
     with pytest.raises(ConfigError, match=message):
         check_train_config(compose_train(*overrides))
+
+
+def test_a_method_with_a_discriminator_it_cannot_use_is_refused_before_training(compose_train):
+    # model.method=hung2018 renames luc2016's preset, keeping its image-level discriminator.
+    cfg = compose_train("model=unet_gan", "model.method=hung2018")
+    with pytest.raises(ConfigError, match=r"model/method=hung2018"):
+        check_train_config(cfg)
+    for method in ("luc2016", "hung2018", "pix2pix"):  # each preset passes
+        check_train_config(compose_train("model=unet_gan", f"model/method={method}"))
+    # luc2016 and pix2pix train against any discriminator, Hung et al.'s map included.
+    check_train_config(
+        compose_train("model=unet_gan", "model/method=hung2018", "model.method=luc2016")
+    )

@@ -1,5 +1,6 @@
 """COCO-format instance data: polygons and RLE read back through pycocotools, category ids
-remapped to 1..K with names kept, crowd regions left out, and bad files named."""
+remapped to 1..K with names kept, crowd regions kept and flagged, bad files named, and mask/box
+AP equal to pycocotools' COCOeval on the annotation file itself, crowd regions included."""
 
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def polygon(ann_id, category, x0, y0, x1, y1, crowd=0):
             "area": 1.0, "bbox": box, "iscrowd": crowd}  # fmt: skip
 
 
-def test_category_ids_become_contiguous_labels_and_crowds_are_left_out(tmp_path):
+def test_category_ids_become_contiguous_labels_and_crowds_are_flagged(tmp_path):
     categories = [{"id": 90, "name": "toothbrush"}, {"id": 3, "name": "car"}]
     crowd = {
         "id": 3, "image_id": 1, "category_id": 3, "iscrowd": 1, "area": 4.0,
@@ -90,13 +91,124 @@ def test_category_ids_become_contiguous_labels_and_crowds_are_left_out(tmp_path)
     dataset = CocoInstances(tmp_path / "images", write_coco(tmp_path, anns, categories))
     assert dataset.category_names == ["car", "toothbrush"]  # id order: 3, 90
     target = dataset[0]["target"]
-    assert target["labels"].tolist() == [2, 1]  # toothbrush (90) -> 2, car (3) -> 1
-    assert target["masks"].shape == (2, 10, 20)
+    assert target["labels"].tolist() == [2, 1, 1]  # toothbrush (90) -> 2, car (3) -> 1
+    assert target["masks"].shape == (3, 10, 20)
     assert target["masks"][0, 3, 3] == 1 and target["masks"][1, 4, 12] == 1
-    # COCO's own ids travel with the sample (exports and COCOeval use them).
-    assert dataset[0]["image_id"] == 1 and dataset[0]["category_ids"] == [3, 90]
+    # The crowd region is kept, flagged, with the file's area (COCOeval's area ranges use it).
+    assert target["iscrowd"].tolist() == [0, 0, 1] and target["area"].tolist() == [1, 1, 4]
+    assert target["masks"][2, :4, 0].all() and target["masks"][2].sum() == 4  # RLE: column-major
     empty = dataset[1]  # an image without annotations trains with an empty target
     assert empty["target"]["boxes"].shape == (0, 4) and empty["target"]["masks"].shape[0] == 0
+    # COCO's own ids travel with the sample (exports and COCOeval use them).
+    assert dataset[0]["image_id"] == 1 and dataset[0]["category_ids"] == [3, 90]
+
+
+def test_training_leaves_crowd_regions_out():
+    from segkit.tasks.instance import without_crowds
+
+    target = {
+        "boxes": torch.tensor([[0.0, 0, 2, 2], [1, 1, 4, 4]]),
+        "labels": torch.tensor([1, 2]),
+        "masks": torch.ones(2, 4, 4, dtype=torch.uint8),
+        "iscrowd": torch.tensor([1, 0]),
+        "area": torch.tensor([4.0, 9.0]),
+    }
+    plain = without_crowds(target)
+    assert set(plain) == {"boxes", "labels", "masks"} and plain["labels"].tolist() == [2]
+
+
+class FixedDetections(torch.nn.Module):
+    """A "model that detects objects": per image (by call order), the given detections, with
+    masks as probabilities [K,1,H,W] as torchvision's Mask R-CNN returns them."""
+
+    def __init__(self, detections):
+        super().__init__()
+        self.detections, self.calls = detections, 0
+
+    def forward(self, images, targets=None):
+        out = []
+        for _ in images:
+            d = self.detections[self.calls]
+            self.calls += 1
+            out.append({**d, "masks": d["masks"].float()[:, None]})
+        return out
+
+
+def test_mask_and_box_ap_equal_cocoeval_on_the_annotation_file_with_crowds(tmp_path):
+    import functools
+
+    from pycocotools import mask as mask_utils
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from segkit.data.instances import instance_collate
+    from segkit.models.maskrcnn import build_maskrcnn  # noqa: F401  (the task's usual net)
+    from segkit.optim import build_optimizer
+    from segkit.tasks.instance import InstanceSegmentation
+
+    gen = torch.Generator().manual_seed(0)
+    height, width, images, annotations, detections = 40, 48, [], [], []
+    (tmp_path / "images").mkdir()
+    for image_id in (7, 11, 23):  # COCO ids with gaps, as in the real files
+        Image.new("RGB", (width, height)).save(tmp_path / "images" / f"{image_id}.png")
+        images.append(
+            {"id": image_id, "file_name": f"{image_id}.png", "height": height, "width": width}
+        )
+        found = {"boxes": [], "labels": [], "scores": [], "masks": []}
+        for k in range(4):  # 3 objects and 1 crowd region per image
+            x0, y0 = (
+                int(torch.randint(0, 30, (1,), generator=gen)),
+                int(torch.randint(0, 24, (1,), generator=gen)),
+            )
+            w, h = 6 + k * 2, 5 + k * 2
+            mask = torch.zeros(height, width, dtype=torch.bool)
+            mask[y0 : y0 + h, x0 : x0 + w] = True
+            crowd = int(k == 3)
+            rle = mask_utils.encode(mask.numpy().astype("uint8", order="F"))
+            rle["counts"] = rle["counts"].decode()
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id,
+                                "category_id": (3, 90)[k % 2], "segmentation": rle,
+                                "area": float(mask.sum()), "bbox": [x0, y0, w, h],
+                                "iscrowd": crowd})  # fmt: skip
+            # Detections: a shifted copy of each object (and of the crowd region, which
+            # COCOeval must not count as a false positive), plus one miss elsewhere.
+            shifted = torch.roll(mask, shifts=(int(k % 2), 1), dims=(0, 1))
+            ys, xs = torch.nonzero(shifted, as_tuple=True)
+            found["boxes"].append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+            found["labels"].append(1 + (k % 2 == 1) * 1 if k != 2 else 1)
+            found["scores"].append(float(torch.rand(1, generator=gen)) * 0.5 + 0.5)
+            found["masks"].append(shifted)
+        detections.append({
+            "boxes": torch.tensor(found["boxes"], dtype=torch.float32),
+            "labels": torch.tensor(found["labels"]),
+            "scores": torch.tensor(found["scores"]),
+            "masks": torch.stack(found["masks"]),
+        })  # fmt: skip
+    categories = [{"id": 3, "name": "car"}, {"id": 90, "name": "toothbrush"}]
+    ann_file = tmp_path / "ann.json"
+    ann_file.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
+
+    dataset = CocoInstances(tmp_path / "images", ann_file)
+    task = InstanceSegmentation(
+        FixedDetections(detections), functools.partial(build_optimizer, lr=1e-3), num_classes=3,
+        class_names=["background", "car", "toothbrush"], export=["coco"], semantic_view=False,
+    ).eval()  # fmt: skip
+    for index in range(len(dataset)):
+        with torch.no_grad():
+            task._evaluate(instance_collate([dataset[index]]), "val")
+    ours = task.maps["val"].compute()
+    results, _ = task.recorders["val"].write(tmp_path / "predictions", "val")
+    coco_gt = COCO(str(ann_file))  # the annotation file itself, not segkit's export
+    for iou_type, key in (("segm", "segm_map"), ("bbox", "bbox_map")):
+        evaluation = COCOeval(coco_gt, coco_gt.loadRes(str(results)), iou_type)
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+        assert 0.05 < evaluation.stats[0] < 0.95  # a non-trivial score
+        assert float(ours[key]) == pytest.approx(evaluation.stats[0], abs=1e-3)
+        assert float(ours[f"{key}_50"]) == pytest.approx(evaluation.stats[1], abs=1e-3)
 
 
 def test_bad_files_are_named(tmp_path):
