@@ -106,7 +106,7 @@ class CocoInstances(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         info = self.coco.imgs[self.image_ids[index]]
         path = self.image_dir / info["file_name"]
-        image = self.reader.read(path)  # its errors name the file
+        image = self.reader.read(path, f" (sample {index})")
         if image.shape[:2] != (info["height"], info["width"]):
             raise ValueError(
                 f"{path} is {image.shape[1]}x{image.shape[0]} but {self.annotation_file} says "

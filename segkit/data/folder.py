@@ -64,8 +64,8 @@ class FolderDataModule(SplitsDataModule):
         num_classes, ignore_index, class_names, palette, in_channels: dataset facts.
         ignore_color: RGB colour of ignored pixels in "rgb" masks (e.g. [255, 255, 255]).
         crop_size: [height, width] of training crops (checked against the network).
-        mean, std: per-channel normalisation on the 0..1 scale (null: ImageNet's for 3
-            channels, 0.5 / 0.25 otherwise; `segkit.data.transforms.channel_stats`).
+        mean, std: per-channel normalisation on the 0..1 scale (null: ImageNet's, its grey
+            statistics for 1 channel and past the third; `segkit.data.transforms.channel_stats`).
         **loading: batch sizes, workers, transforms, ``on_bad_sample``, ``labeled_fraction``
             and the other loading options of `SplitsDataModule`.
     """

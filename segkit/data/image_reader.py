@@ -57,16 +57,17 @@ class ImageReader:
                 "of deeper-than-8-bit data) or null (the file's own depth)"
             )
 
-    def read(self, path: str | Path) -> np.ndarray:
+    def read(self, path: str | Path, where: str = "") -> np.ndarray:
         """[H,W,in_channels]: uint8 for 8-bit files, float32 in [0, 1] for deeper ones.
 
         OSError names a file that cannot be decoded; ValueError one whose channels do not
-        match ``in_channels`` or whose values exceed ``bit_depth``."""
+        match ``in_channels`` or whose values exceed ``bit_depth``; `where` follows the path in
+        the message (a dataset's ``" (sample 3)"``)."""
         path = Path(path)
         try:
             array, orientation = _decode(path)
         except (OSError, ValueError, SyntaxError) as err:  # PIL raises SyntaxError for some
-            raise OSError(f"cannot read {path}: {err}") from err
+            raise OSError(f"cannot read {path}{where}: {err}") from err
         if self.exif_orientation and orientation not in (None, 1):
             array = orient(array, orientation)
         array = self._scaled(self._matched(array, path), path)

@@ -100,7 +100,7 @@ def read_pair(
     naming the file.
     """
     # PIL's own messages name the file only sometimes ("image file is truncated" does not).
-    image = (reader or ImageReader()).read(image_path)  # its errors name the file
+    image = (reader or ImageReader()).read(image_path, f" (sample {index})")
     path = label_path
     try:
         with Image.open(label_path) as lb:

@@ -20,11 +20,16 @@ from torch.utils.data import DataLoader, Dataset
 from segkit.data.base import SplitsDataModule
 from segkit.data.instances import instance_sample
 from segkit.data.scenes import CLASS_NAMES, PALETTE, Scene, SceneSpec, render_scene, split_seed
-from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, WorkerSeededTransform
+from segkit.data.transforms import (
+    IMAGENET_GREY,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    WorkerSeededTransform,
+    channel_stats,
+)
 
 #: Luminance weights (ITU-R BT.601) and the grey level statistics matching ImageNet's.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-_GREY_MEAN, _GREY_STD = 0.449, 0.226
 
 
 def spectral_bands(image: np.ndarray, in_channels: int) -> np.ndarray:
@@ -96,9 +101,12 @@ class SyntheticScenes(Dataset):
         self._cache: dict[int, Scene] | None = {} if cache else None
         check_in_channels(in_channels)
         self.in_channels = in_channels
-        rgb = in_channels >= 3
-        means = (list(mean) if rgb else []) + [_GREY_MEAN] * (in_channels - 3 if rgb else 1)
-        stds = (list(std) if rgb else []) + [_GREY_STD] * (in_channels - 3 if rgb else 1)
+        rgb = in_channels >= 3  # mean/std name the RGB channels; others get ImageNet's grey
+        means, stds = channel_stats(
+            in_channels,
+            [*mean, *[IMAGENET_GREY[0]] * (in_channels - 3)] if rgb else None,
+            [*std, *[IMAGENET_GREY[1]] * (in_channels - 3)] if rgb else None,
+        )
         self.mean = torch.tensor(means, dtype=torch.float32).view(-1, 1, 1) * 255.0
         self.std = torch.tensor(stds, dtype=torch.float32).view(-1, 1, 1) * 255.0
 

@@ -11,6 +11,8 @@ import torch
 #: ImageNet statistics: what pretrained encoders expect.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: ImageNet's grey statistics (mean and std of its RGB means): single and extra channels.
+IMAGENET_GREY = (0.449, 0.226)
 
 
 class WorkerSeededTransform:
@@ -53,14 +55,17 @@ def channel_stats(
     in_channels: int, mean: Sequence[float] | None = None, std: Sequence[float] | None = None
 ) -> tuple[list[float], list[float]]:
     """Per-channel (mean, std) on the 0..1 scale: the given ones (one per channel), else
-    ImageNet's for 3 channels (what pretrained encoders expect) and 0.5 / 0.25 per channel for
-    other counts (set ``data.mean`` / ``data.std`` to your data's statistics)."""
-    default = (IMAGENET_MEAN, IMAGENET_STD) if in_channels == 3 else ((0.5,), (0.25,))
+    ImageNet's (what pretrained encoders expect): its RGB statistics for the first three
+    channels of 3+ channel data, its grey statistics (0.449, 0.226) for one channel and for
+    channels past the third. Set ``data.mean`` / ``data.std`` to your data's statistics."""
+    rgb = in_channels >= 3
     chosen = []
-    for key, given, fallback in (("mean", mean, default[0]), ("std", std, default[1])):
-        values = (
-            list(given) if given is not None else list(fallback) * (in_channels // len(fallback))
-        )
+    for key, given, imagenet, grey in (
+        ("mean", mean, IMAGENET_MEAN, IMAGENET_GREY[0]),
+        ("std", std, IMAGENET_STD, IMAGENET_GREY[1]),
+    ):
+        fallback = (list(imagenet) if rgb else []) + [grey] * (in_channels - 3 if rgb else 1)
+        values = list(given) if given is not None else fallback
         if len(values) != in_channels:
             raise ValueError(
                 f"data.{key} has {len(values)} values but data.in_channels={in_channels}: "
