@@ -111,8 +111,6 @@ def random_predictions(seed=0, images=4, size=48):
 
 
 def test_mask_ap_equals_cocoeval_on_the_exported_files(tmp_path):
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
 
     preds, targets = random_predictions()
     module = task()
@@ -123,14 +121,23 @@ def test_mask_ap_equals_cocoeval_on_the_exported_files(tmp_path):
         recorder.add(f"img{i}", pred, target)
     results, gt = recorder.write(tmp_path, "val")
     for iou_type, key in (("segm", "segm_map"), ("bbox", "bbox_map")):
-        coco_gt = COCO(str(gt))
-        evaluation = COCOeval(coco_gt, coco_gt.loadRes(str(results)), iou_type)
-        evaluation.evaluate()
-        evaluation.accumulate()
-        evaluation.summarize()
-        assert 0.1 < evaluation.stats[0] < 0.99  # a non-trivial score
-        assert float(ours[key]) == pytest.approx(evaluation.stats[0], abs=1e-6)
-    assert float(ours["segm_map_50"]) == pytest.approx(evaluation.stats[1], abs=0.2)
+        stats = cocoeval_stats(gt, results, iou_type)
+        assert 0.1 < stats[0] < 0.99  # a non-trivial score
+        assert float(ours[key]) == pytest.approx(stats[0], abs=1e-6)
+    assert float(ours["segm_map_50"]) == pytest.approx(stats[1], abs=0.2)
+
+
+def cocoeval_stats(gt_file, results_file, iou_type: str):
+    """pycocotools' COCOeval summary (stats[0] = AP, stats[1] = AP50) of two COCO files."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    coco_gt = COCO(str(gt_file))
+    evaluation = COCOeval(coco_gt, coco_gt.loadRes(str(results_file)), iou_type)
+    evaluation.evaluate()
+    evaluation.accumulate()
+    evaluation.summarize()
+    return evaluation.stats
 
 
 def test_exports_read_back(tmp_path):
