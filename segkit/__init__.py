@@ -70,13 +70,6 @@ def load(
     16-mixed; `inference`: `segkit.inference.InferenceOptions` fields (windows, flip,
     scales). ``.predict(image)`` gives an HxW class-index array (instance models: COCO-style
     dicts)."""
-    import torch
+    from segkit.run.loaded_model import load_model
 
-    from segkit.run.from_checkpoint import load_task
-    from segkit.run.loaded_model import LoadedModel
-    from segkit.run.precision import inference_device, resolve_precision
-
-    torch_device = torch.device(inference_device(device))
-    resolved = resolve_precision(precision, torch_device.type)
-    task, config = load_task(ckpt_path, resolved, inference=inference)
-    return LoadedModel(task, config, torch_device, resolved)
+    return load_model(ckpt_path, device, precision, inference)

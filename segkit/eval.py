@@ -33,9 +33,9 @@ def evaluate(cfg: DictConfig, chosen_data: str | None) -> dict[str, float]:
     from segkit.run.build import inference_trainer
     from segkit.run.from_checkpoint import default_output_dir, load_task_for_data
     from segkit.run.outputs import write_metrics
-    from segkit.run.precision import inference_device, resolve_precision
+    from segkit.run.precision import inference_setting
 
-    precision = resolve_precision(cfg.precision, inference_device(cfg.device).split(":")[0])
+    _, precision = inference_setting(cfg.device, cfg.precision)
     task, _, data_cfg = load_task_for_data(
         cfg.ckpt_path, cfg, chosen_data, precision, inference=cfg.inference
     )

@@ -29,16 +29,13 @@ INSTANCE_FORMATS = ("coco",)
 def predict(cfg: DictConfig) -> list[Path]:
     """Write the predictions of every input image and ``predict_manifest.csv``; return the
     written prediction files."""
-    from segkit.run.from_checkpoint import load_task
-    from segkit.run.loaded_model import LoadedModel
-    from segkit.run.precision import inference_device, resolve_precision
+    from segkit.run.loaded_model import load_model
 
     if cfg.on_bad_image not in ("error", "skip"):
         raise ConfigError(f"on_bad_image={cfg.on_bad_image}: expected error or skip")
-    device = inference_device(cfg.device)
-    precision = resolve_precision(cfg.precision, device.split(":")[0])
-    task, ckpt_cfg = load_task(cfg.ckpt_path, precision, inference=cfg.inference)
-    model = LoadedModel(task, ckpt_cfg, device, precision, cfg.exif_orientation)
+    model = load_model(
+        cfg.ckpt_path, cfg.device, cfg.precision, cfg.inference, cfg.exif_orientation
+    )
     formats = INSTANCE_FORMATS if model.family == "instance" else SEMANTIC_FORMATS
     if cfg.format not in formats:
         article = "an" if model.family[0] in "aeiou" else "a"

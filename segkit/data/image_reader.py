@@ -68,10 +68,7 @@ class ImageReader:
             array, orientation = _decode(path)
         except (OSError, ValueError, SyntaxError) as err:  # PIL raises SyntaxError for some
             raise OSError(f"cannot read {path}{where}: {err}") from err
-        if self.exif_orientation and orientation not in (None, 1):
-            array = orient(array, orientation)
-        array = self._scaled(self._matched(array, path), path)
-        return array if array.flags.writeable else array.copy()  # torch wants writable memory
+        return self._finished(array, orientation, path)
 
     def convert(self, image, source: str = "image") -> np.ndarray:
         """What `read` returns, for an in-memory image: a Pillow image (EXIF applied as for
@@ -80,12 +77,16 @@ class ImageReader:
 
         if isinstance(image, Image.Image):
             array, orientation = decode_pil(image)
-            if self.exif_orientation and orientation not in (None, 1):
-                array = orient(array, orientation)
         else:
-            array = np.asarray(image)
-        array = self._scaled(self._matched(array, Path(source)), Path(source))
-        return array if array.flags.writeable else array.copy()
+            array, orientation = np.asarray(image), None
+        return self._finished(array, orientation, Path(source))
+
+    def _finished(self, array: np.ndarray, orientation: int | None, path: Path) -> np.ndarray:
+        """A decoded array oriented, matched to ``in_channels`` and scaled."""
+        if self.exif_orientation and orientation not in (None, 1):
+            array = orient(array, orientation)
+        array = self._scaled(self._matched(array, path), path)
+        return array if array.flags.writeable else array.copy()  # torch wants writable memory
 
     def _matched(self, array: np.ndarray, path: Path) -> np.ndarray:
         if array.ndim == 2:

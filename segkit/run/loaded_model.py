@@ -11,6 +11,23 @@ from omegaconf import DictConfig
 from segkit.run.facts import class_names, task_family
 
 
+def load_model(
+    ckpt_path: str | Path,
+    device: str = "auto",
+    precision: str | int = "auto",
+    inference: Any = None,
+    exif_orientation: bool | None = None,
+) -> LoadedModel:
+    """The `LoadedModel` of a checkpoint for the ``device`` and ``precision`` options (what
+    `segkit.load` and `segkit.predict` run); `exif_orientation` None: the training data's."""
+    from segkit.run.from_checkpoint import load_task
+    from segkit.run.precision import inference_setting
+
+    device, resolved = inference_setting(device, precision)
+    task, config = load_task(ckpt_path, resolved, inference=inference)
+    return LoadedModel(task, config, device, resolved, exif_orientation)
+
+
 class LoadedModel:
     """A checkpoint's model, ready to predict on images.
 

@@ -92,6 +92,8 @@ def channels_last(setting: bool | str, precision: str | int | None) -> bool:
     return str(precision) in MIXED
 
 
-def inference_device(device: str) -> str:
-    """The torch device of an eval/predict ``device`` option ("auto": CUDA where present)."""
-    return device_type() if device == "auto" else device
+def inference_setting(device: str, precision: str | int | None) -> tuple[str, str | int | None]:
+    """(torch device, resolved precision) of the ``device`` ("auto": CUDA where present) and
+    ``precision`` options of `segkit.eval`, `segkit.predict` and `segkit.load`."""
+    device = device_type() if device == "auto" else device
+    return device, resolve_precision(precision, device.split(":")[0])
