@@ -222,7 +222,8 @@ class Steps:
         }
 
     def clipping(self) -> dict[str, Any]:
-        """Gradient clipping under mixed precision, for each family that clips."""
+        """Gradient clipping under mixed precision, for each family that clips (and the
+        semi-supervised methods)."""
         # Mask R-CNN's preset clips (trainer.gradient_clip_val=5); quick: 64 px, narrow heads.
         small = [
             "model.net.min_size=64",
@@ -238,6 +239,14 @@ class Steps:
             "hung2018": ["model=gan", "model/method=hung2018", "data.labeled_fraction=0.5",
                          "model.semi_start=0", "model.gradient_clip_val=1.0"],
             "pix2pix": ["model=pix2pix", "model.gradient_clip_val=1.0"],
+            # weak-to-strong consistency: CutMix boxes and dropout masks made on the CPU,
+            # moved to the device; the EMA teacher on the device
+            "unimatch_ema": ["model=semi", "model/method=unimatch", "data.labeled_fraction=0.5",
+                             "model.consistency.ema_momentum=0.99",
+                             "trainer.gradient_clip_val=1.0"],
+            "fixmatch_hung2018": ["model=semi", "model/method=fixmatch_hung2018",
+                                  "data.labeled_fraction=0.5", "model.semi_start=0",
+                                  "model.gradient_clip_val=1.0"],
             "unet_fp16_fused": ["model=unet", "trainer.precision=16-mixed",
                                 "trainer.gradient_clip_val=1.0", "optimizer.fused=true"],
         }  # fmt: skip

@@ -1,40 +1,59 @@
-"""Does adversarial training help when labels are scarce?
+"""How much of the gap to full labels do semi-supervised methods close?
 
-Trains the same U-Net supervised-only, with Luc et al.'s discriminator (luc2016) and with Hung
-et al.'s semi-supervised method (hung2018) at several labeled fractions and seeds, each run a
-`python -m segkit.train` subprocess with the same budget of segmenter iterations; writes
-results.json (every run's final val/miou), results.md (mean +- std table) and results.png (mIoU
-against labeled fraction); ``--results other.json`` names the three files after it.
+Trains the same U-Net supervised-only (at every labeled fraction, 1 included: the ceiling) and
+with the semi-supervised methods (below 1: they need unlabeled images): Hung et al.'s
+adversarial method (hung2018), FixMatch, UniMatch and FixMatch with Hung et al.'s
+discriminator (fixmatch_hung2018). Every run is a `python -m segkit.train` subprocess with the
+same labeled split per fraction (``data.labeled_seed=0``), the same segmenter iterations and
+batch, scored on its final weights. Writes results.json (every run), results.md (mean +- std,
+paired gains, the goal ratio, wall-clock) and results.png; ``--results other.json`` names the
+three files after it.
 
-    python experiments/label_efficiency/study.py                     # this machine (CPU)
-    python experiments/label_efficiency/study.py --iters 20000 --batch-size 10 \
-        --extra data=voc data.root=/datasets/VOCdevkit trainer.accelerator=gpu   # at scale
+    python experiments/label_efficiency/study.py                  # this machine (CPU), resumable
+    python experiments/label_efficiency/study.py --iters 20000 --batch-size 8 --jobs 1 \
+        --threads 8 --encoder-weights imagenet --consistency-start 0 --results voc.json \
+        --extra data=voc data.root=/datasets/VOCdevkit/VOC2012 trainer.accelerator=gpu
 
-Runs already in results.json are kept (delete it to start over), so an interrupted study resumes.
+Runs already in results.json are kept (delete it to start over), so an interrupted study
+resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-FRACTIONS = (0.125, 0.25, 0.5, 1.0)
-METHODS = ("supervised", "luc2016", "hung2018")
+FRACTIONS = (0.0625, 0.125, 0.25, 1.0)
+METHODS = ("supervised", "hung2018", "fixmatch", "unimatch", "fixmatch_hung2018")
+#: Methods with a discriminator: Lightning's max_steps counts its optimizer steps too.
+ADVERSARIAL = ("hung2018", "fixmatch_hung2018")
+#: Methods with weak-to-strong consistency (model.consistency).
+CONSISTENCY = ("fixmatch", "unimatch", "fixmatch_hung2018")
+
+
+def model_overrides(method: str) -> list[str]:
+    """The model group overrides of a method; the segmenter is model=semi/gan's default U-Net,
+    the same network as model=unet."""
+    if method == "supervised":
+        return ["model=unet"]
+    if method == "hung2018":
+        return ["model=gan", "model/method=hung2018"]
+    return ["model=semi", f"model/method={method}"]
 
 
 def overrides(method: str, fraction: float, seed: int, args: argparse.Namespace) -> list[str]:
     """segkit.train overrides for one run: the same segmenter, data and iterations for all."""
-    model = (
-        ["model=unet"] if method == "supervised" else ["model=unet_gan", f"model/method={method}"]
-    )
-    # Lightning's max_steps counts optimizer steps: a GAN batch takes two (segmenter and D).
-    steps = args.iters * (1 if method == "supervised" else 2)
+    steps = args.iters * (2 if method in ADVERSARIAL else 1)
     common = [
         f"data.labeled_fraction={fraction}",
         "data.labeled_seed=0",  # the same labeled images for every method and seed
@@ -47,23 +66,35 @@ def overrides(method: str, fraction: float, seed: int, args: argparse.Namespace)
         "trainer.num_sanity_val_steps=0",
         "trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false",
+        "logger=csv",
         "test=false",
     ]
-    if method == "hung2018":
-        common.append(f"model.semi_start={args.iters // 4}")  # the paper: 5k of 20k iterations
-    if method != "supervised":
-        common.append(f"model.discriminator.base_channels={args.d_channels}")
-    return model + common + list(args.extra)
+    # Every semi-supervised method learns from labeled images only for the first quarter: from
+    # scratch, early pseudo-labels are noise (Hung et al. start self-training at 5k of 20k).
+    if method in ADVERSARIAL:
+        common += [
+            f"model.semi_start={args.iters // 4}",
+            f"model.discriminator.base_channels={args.d_channels}",
+        ]
+    if method in CONSISTENCY:
+        common.append(f"model.consistency.start={int(args.iters * args.consistency_start)}")
+    if args.encoder_weights:  # the network key differs: model.net or model.segmenter
+        key = "net" if method == "supervised" else "segmenter"
+        common.append(f"model.{key}.encoder_weights={args.encoder_weights}")
+    return model_overrides(method) + common + list(args.extra)
 
 
 def run_one(method: str, fraction: float, seed: int, args: argparse.Namespace) -> dict:
     run_dir = args.out / f"{method}_f{fraction}_s{seed}"
     cmd = [sys.executable, "-m", "segkit.train", *overrides(method, fraction, seed, args)]
     cmd.append(f"hydra.run.dir={run_dir}")
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # an unfinished run of an interrupted study starts over
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
-        raise SystemExit(f"run failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"run failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     return {
         "method": method,
@@ -71,36 +102,101 @@ def run_one(method: str, fraction: float, seed: int, args: argparse.Namespace) -
         "seed": seed,
         "val_miou": metrics["val/miou"],
         "seconds": round(time.perf_counter() - start, 1),
+        "threads": args.threads,
         "command": "python -m segkit.train " + " ".join(cmd[3:-1]),
     }
 
 
-def summarise(runs: list[dict]) -> dict[tuple[str, float], tuple[float, float, int]]:
-    """(method, fraction) -> (mean, sample std, count) of val mIoU."""
+def cells(args: argparse.Namespace) -> list[tuple[str, float, int]]:
+    """(method, fraction, seed) of every run, seeds outermost: a partial study covers every
+    cell with fewer seeds. Semi-supervised methods need unlabeled images: not at fraction 1."""
+    return [
+        (method, fraction, seed)
+        for seed in args.seeds
+        for fraction in args.fractions
+        for method in args.methods
+        if method == "supervised" or fraction < 1.0
+    ]
+
+
+def summarise(runs: list[dict]) -> dict[tuple[str, float], tuple[float, float, int, float]]:
+    """(method, fraction) -> (mean, sample std, count, mean seconds) of val mIoU."""
     table = {}
     for method in METHODS:
-        for fraction in FRACTIONS:
-            values = [
-                r["val_miou"] for r in runs if (r["method"], r["fraction"]) == (method, fraction)
-            ]
-            if values:
+        for fraction in sorted({r["fraction"] for r in runs}):
+            cell = [r for r in runs if (r["method"], r["fraction"]) == (method, fraction)]
+            if cell:
+                values = [r["val_miou"] for r in cell]
                 std = statistics.stdev(values) if len(values) > 1 else 0.0
-                table[(method, fraction)] = (statistics.mean(values), std, len(values))
+                seconds = statistics.mean(r["seconds"] for r in cell)
+                table[(method, fraction)] = (statistics.mean(values), std, len(values), seconds)
     return table
 
 
-def write_table(table: dict, path: Path) -> None:
-    fractions = sorted({f for _, f in table})
-    lines = [
-        "| method | " + " | ".join(f"1/{round(1 / f)}" if f < 1 else "1" for f in fractions) + " |",
-        "|---|" + "---|" * len(fractions),
+def fraction_label(fraction: float) -> str:
+    return f"1/{round(1 / fraction)}" if fraction < 1 else "1"
+
+
+def paired_gains(runs: list[dict], method: str, fraction: float) -> list[float]:
+    """Per seed, method minus supervised at the same fraction (same init seed and split)."""
+    by_seed = {(r["method"], r["seed"]): r["val_miou"] for r in runs if r["fraction"] == fraction}
+    return [
+        by_seed[(method, s)] - by_seed[("supervised", s)]
+        for s in sorted({r["seed"] for r in runs})
+        if (method, s) in by_seed and ("supervised", s) in by_seed
     ]
-    for method in (m for m in METHODS if any((m, f) in table for f in fractions)):
-        cells = []
+
+
+def gap_ratio(table: dict, method: str, fraction: float = 0.125) -> float | None:
+    """(mean_method - mean_sup) / (mean_sup_full - mean_sup) at `fraction`: the share of the
+    gap to full labels the method closes."""
+    if not all(k in table for k in ((method, fraction), ("supervised", fraction))):
+        return None
+    if ("supervised", 1.0) not in table:
+        return None
+    sup, full = table[("supervised", fraction)][0], table[("supervised", 1.0)][0]
+    return (table[(method, fraction)][0] - sup) / (full - sup)
+
+
+def write_report(table: dict, runs: list[dict], path: Path) -> None:
+    fractions = sorted({f for _, f in table})
+    methods = [m for m in METHODS if any((m, f) in table for f in fractions)]
+    header = "| method | " + " | ".join(fraction_label(f) for f in fractions) + " |"
+    rule = "|---|" + "---|" * len(fractions)
+    lines = ["Val mIoU (%), mean +- sample std over seeds:", "", header, rule]
+    for method in methods:
+        cells_ = []
         for f in fractions:
-            mean, std, n = table.get((method, f), (float("nan"), 0.0, 0))
-            cells.append(f"{100 * mean:.1f} +- {100 * std:.1f} (n={n})")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            mean, std, n, _ = table.get((method, f), (float("nan"), 0.0, 0, 0.0))
+            cells_.append(f"{100 * mean:.1f} +- {100 * std:.1f} (n={n})" if n else "-")
+        lines.append(f"| {method} | " + " | ".join(cells_) + " |")
+    semi_fractions = [f for f in fractions if f < 1]
+    lines += ["", "Paired gain over supervised (points, per seed; mean):", ""]
+    lines += ["| method | " + " | ".join(fraction_label(f) for f in semi_fractions) + " |"]
+    lines += ["|---|" + "---|" * len(semi_fractions)]
+    for method in methods[1:]:
+        cells_ = []
+        for f in semi_fractions:
+            gains = paired_gains(runs, method, f)
+            shown = ", ".join(f"{100 * g:+.1f}" for g in gains)
+            cells_.append(f"{shown} ({100 * statistics.mean(gains):+.1f})" if gains else "-")
+        lines.append(f"| {method} | " + " | ".join(cells_) + " |")
+    lines += ["", "Share of the gap to full labels closed at 1/8 (goal: >= 0.6):", ""]
+    for method in methods[1:]:
+        ratio = gap_ratio(table, method)
+        gains = paired_gains(runs, method, 0.125)
+        if ratio is not None:
+            wins = sum(g > 0 for g in gains)
+            lines.append(
+                f"- {method}: {ratio:.2f}, above supervised on {wins} of {len(gains)} seeds"
+            )
+    lines += ["", "Mean wall-clock per run (s):", ""]
+    lines += [header, rule]
+    for method in methods:
+        cells_ = [
+            f"{table[(method, f)][3]:.0f}" if (method, f) in table else "-" for f in fractions
+        ]
+        lines.append(f"| {method} | " + " | ".join(cells_) + " |")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -110,24 +206,21 @@ def plot(table: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for method in METHODS:
-        points = sorted((f, m, s) for (name, f), (m, s, _) in table.items() if name == method)
+        points = sorted((f, m, s) for (name, f), (m, s, _, _) in table.items() if name == method)
         if points:
             xs, ms, ss = zip(*points, strict=True)
             ax.errorbar(
-                xs,
-                [100 * m for m in ms],
-                yerr=[100 * s for s in ss],
-                label=method,
-                capsize=3,
+                xs, [100 * m for m in ms], yerr=[100 * s for s in ss], label=method, capsize=3,
                 marker="o",
-            )
+            )  # fmt: skip
+    fractions = sorted({f for _, f in table})
     ax.set_xscale("log", base=2)
-    ax.set_xticks(FRACTIONS, ["1/8", "1/4", "1/2", "1"])
+    ax.set_xticks(fractions, [fraction_label(f) for f in fractions])
     ax.set_xlabel("labeled fraction")
     ax.set_ylabel("val mIoU (%)")
-    ax.legend()
+    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -135,12 +228,23 @@ def plot(table: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iters", type=int, default=300, help="segmenter iterations per run")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--iters", type=int, default=200, help="segmenter iterations per run")
+    parser.add_argument("--batch-size", type=int, default=4, help="labeled (and unlabeled) batch")
     parser.add_argument("--d-channels", type=int, default=32, help="discriminator base width")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument(
+        "--encoder-weights", default=None, help="e.g. imagenet (from the local cache)"
+    )
+    parser.add_argument(
+        "--consistency-start",
+        type=float,
+        default=0.25,
+        help="share of the iterations before the consistency loss (0 from pretrained weights)",
+    )
+    parser.add_argument("--jobs", type=int, default=2, help="runs at once (CPU: one per core)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--out", type=Path, default=Path("outputs/label_efficiency"))
     parser.add_argument("--results", type=Path, default=HERE / "results.json", help="runs file")
     parser.add_argument(
@@ -148,24 +252,37 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    runs = json.loads(args.results.read_text())["runs"] if args.results.exists() else []
+    previous = json.loads(args.results.read_text()) if args.results.exists() else {}
+    runs = previous.get("runs", [])
     done = {(r["method"], r["fraction"], r["seed"]) for r in runs}
-    for seed in args.seeds:  # seeds outermost: a partial study already covers every cell
-        for fraction in args.fractions:
-            for method in args.methods:
-                if (method, fraction, seed) in done:
-                    continue
-                run = run_one(method, fraction, seed, args)
-                print(
-                    f"{method:10s} fraction {fraction:<6} seed {seed}: val/miou "
-                    f"{run['val_miou']:.4f} ({run['seconds']:.0f} s)",
-                    flush=True,
-                )
-                runs.append(run)
-                settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-                args.results.write_text(json.dumps({"settings": settings, "runs": runs}, indent=1))
+    todo = [c for c in cells(args) if c not in done]
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    # A resumed or extended study (e.g. more seeds at 1/8) lists every seed and fraction run.
+    earlier = previous.get("settings", {})
+    settings["seeds"] = sorted(set(earlier.get("seeds", [])) | set(args.seeds))
+    settings["fractions"] = sorted(set(earlier.get("fractions", [])) | set(args.fractions))
+    settings["methods"] = [
+        m for m in METHODS if m in earlier.get("methods", []) or m in args.methods
+    ]
+
+    lock = threading.Lock()
+
+    def record(cell: tuple[str, float, int]) -> None:
+        run = run_one(*cell, args)
+        with lock:  # one writer of results.json at a time
+            runs.append(run)
+            args.results.write_text(json.dumps({"settings": settings, "runs": runs}, indent=1))
+        print(
+            f"{cell[0]:18s} fraction {cell[1]:<6} seed {cell[2]}: val/miou "
+            f"{run['val_miou']:.4f} ({run['seconds']:.0f} s)",
+            flush=True,
+        )
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for future in [pool.submit(record, cell) for cell in todo]:
+            future.result()
     table = summarise(runs)
-    write_table(table, args.results.with_suffix(".md"))
+    write_report(table, runs, args.results.with_suffix(".md"))
     plot(table, args.results.with_suffix(".png"))
     print(args.results.with_suffix(".md").read_text())
 

@@ -17,6 +17,7 @@ from segkit.data.epoch_order import DistributedEpochShuffle, EpochShuffle
 from segkit.data.image_reader import ImageReader
 from segkit.data.instances import instance_collate
 from segkit.data.labeled_split import check_labeled_fraction, split_datasets, write_split_record
+from segkit.data.unlabeled_views import with_strong_views
 
 
 class SplitsDataModule(L.LightningDataModule):
@@ -39,6 +40,14 @@ class SplitsDataModule(L.LightningDataModule):
         labeled_fraction, labeled_seed: below 1, only a seeded fraction of the training set
             keeps its labels and ``train_dataloader`` returns ``{"labeled", "unlabeled"}``
             loaders (see `segkit.data.labeled_split`).
+        labeled_list: a file naming the labeled training samples, one per line (a published
+            split such as UniMatch's; `segkit.data.labeled_split.listed_indices`): the rest of
+            the training set is unlabeled. Replaces ``labeled_fraction``.
+        strong_views, strong_transform: with ``strong_views`` > 0, unlabeled samples carry
+            that many strong views of their weak (training-pipeline) image, each a draw of the
+            photometric ``strong_transform`` (`segkit.data.unlabeled_views`).
+        unlabeled_true_masks: unlabeled samples keep their hidden mask as ``"true_mask"``, for
+            monitoring pseudo-labels only (``train/pseudo_acc``).
         exif_orientation, bit_depth: how image files are decoded (`image_reader`,
             `segkit.data.image_reader.ImageReader`).
     """
@@ -63,6 +72,10 @@ class SplitsDataModule(L.LightningDataModule):
         task: str | None = None,
         exif_orientation: bool = True,
         bit_depth: int | None = None,
+        labeled_list: str | None = None,
+        strong_views: int = 0,
+        strong_transform: Callable[..., dict[str, Any]] | None = None,
+        unlabeled_true_masks: bool = False,
     ) -> None:
         super().__init__()
         self.task = task or self.tasks[0]
@@ -72,6 +85,16 @@ class SplitsDataModule(L.LightningDataModule):
             )
         check_on_bad_sample(on_bad_sample)
         check_labeled_fraction(labeled_fraction)
+        if labeled_list is not None and labeled_fraction < 1.0:
+            raise ValueError(
+                f"data.labeled_list={labeled_list} and data.labeled_fraction={labeled_fraction} "
+                "both choose the labeled images: set one of them"
+            )
+        if strong_views < 0 or (strong_views > 0 and strong_transform is None):
+            raise ValueError(
+                f"data.strong_views={strong_views} is invalid: expected 0, or a positive count "
+                "with a data.strong_transform pipeline"
+            )
         if pin_memory not in (True, False, "auto"):
             raise ValueError(f"pin_memory={pin_memory!r} is invalid: expected true, false or auto")
         self.batch_size, self.val_batch_size = batch_size, val_batch_size
@@ -79,6 +102,9 @@ class SplitsDataModule(L.LightningDataModule):
         self.train_transform, self.val_transform = train_transform, val_transform
         self.on_bad_sample = on_bad_sample
         self.labeled_fraction, self.labeled_seed = labeled_fraction, labeled_seed
+        self.labeled_list = str(labeled_list) if labeled_list is not None else None
+        self.strong_views, self.strong_transform = strong_views, strong_transform
+        self.unlabeled_true_masks = unlabeled_true_masks
         self.persistent_workers, self.drop_last = persistent_workers, drop_last
         self.collate_fn: Callable | None = instance_collate if self.task == "instance" else None
         self._datasets: dict[str, Dataset] = {}
@@ -112,16 +138,34 @@ class SplitsDataModule(L.LightningDataModule):
         dataset = self._datasets.get(split)
         return dataset.take_count() if isinstance(dataset, SkipBadSamples) else 0
 
+    @property
+    def semi_supervised(self) -> bool:
+        """Whether part of the training set is unlabeled (``labeled_fraction`` < 1 or a
+        ``labeled_list``)."""
+        return self.labeled_fraction < 1.0 or self.labeled_list is not None
+
     def labeled_split(self) -> tuple[Dataset, Dataset]:
-        """(labeled, unlabeled) parts of the training set (``labeled_fraction < 1``)."""
+        """(labeled, unlabeled) parts of the training set (`semi_supervised`)."""
+        train = self.dataset("train")
+        views = None
+        if self.strong_views:
+            views = with_strong_views(
+                train, self.transform("train"), self.strong_transform, self.strong_views
+            )
         return split_datasets(
-            self.dataset("train"), self.labeled_fraction, self.labeled_seed, self.batch_size
+            train,
+            self.labeled_fraction,
+            self.labeled_seed,
+            self.batch_size,
+            labeled_list=self.labeled_list,
+            true_masks=self.unlabeled_true_masks,
+            unlabeled_source=views,
         )
 
     def write_labeled_split(self, run_dir: Path | None) -> None:
         """Record which training samples are labeled in ``<run_dir>/labeled_split.json``
         (``run_dir`` None: only check the split, ValueError if it cannot be made)."""
-        if self.labeled_fraction < 1.0:
+        if self.semi_supervised:
             labeled, unlabeled = self.labeled_split()
             if run_dir is None:
                 return
@@ -131,6 +175,7 @@ class SplitsDataModule(L.LightningDataModule):
                 unlabeled,
                 self.labeled_fraction,
                 self.labeled_seed,
+                self.labeled_list,
             )
 
     def setup(self, stage: str) -> None:
@@ -194,7 +239,7 @@ class SplitsDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader | dict[str, DataLoader]:
-        if self.labeled_fraction < 1.0:
+        if self.semi_supervised:
             labeled, unlabeled = self.labeled_split()
             return {
                 "labeled": self._loader(labeled, self.batch_size, train=True),

@@ -5,7 +5,8 @@ of its training samples and hands out the rest as unlabeled samples ``{"image", 
 (their masks are never returned). ``train_dataloader`` then returns
 ``{"labeled": loader, "unlabeled": loader}``, which Lightning iterates together (the shorter
 one cycles). The split depends only on the dataset's length and ``labeled_seed``, never on the
-training seed, so runs with different seeds compare on the same labeled images.
+training seed, so runs with different seeds compare on the same labeled images. A
+``labeled_list`` file (a published split, e.g. UniMatch's) names the labeled samples instead.
 """
 
 from __future__ import annotations
@@ -34,43 +35,100 @@ def labeled_indices(length: int, fraction: float, seed: int) -> tuple[list[int],
 
 
 class Unlabeled(Dataset):
-    """The samples of `dataset` at `indices` without their labels: ``{"image", "name"}``."""
+    """The samples of `dataset` at `indices` without their labels: ``{"image", "name"}``, plus
+    ``"strong"`` when the dataset makes strong views (`segkit.data.unlabeled_views`) and, with
+    ``true_masks``, the hidden mask as ``"true_mask"``: for monitoring pseudo-labels
+    (``train/pseudo_acc``) on data whose unlabeled masks are known, never for a loss."""
 
-    def __init__(self, dataset: Dataset, indices: list[int]) -> None:
-        self.dataset, self.indices = dataset, indices
+    def __init__(self, dataset: Dataset, indices: list[int], true_masks: bool = False) -> None:
+        self.dataset, self.indices, self.true_masks = dataset, indices, true_masks
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         sample = self.dataset[self.indices[index]]
-        return {"image": sample["image"], "name": sample["name"]}
+        unlabeled = {"image": sample["image"], "name": sample["name"]}
+        if "strong" in sample:
+            unlabeled["strong"] = sample["strong"]
+        if self.true_masks:
+            unlabeled["true_mask"] = sample["mask"]
+        return unlabeled
+
+
+def listed_indices(names: list[str], list_file: str | Path) -> tuple[list[int], list[int]]:
+    """(labeled, unlabeled) indices of samples named `names`: labeled are those `list_file`
+    lists, one per line. A line's first field may be a bare name or a path (the split lists
+    published with UniMatch: ``JPEGImages/2007_000032.jpg ...``, ``leftImg8bit/train/aachen/
+    aachen_000000_000019_leftImg8bit.png ...``): its file stem, without a Cityscapes
+    ``_leftImg8bit`` suffix, is matched. Unknown names fail, naming the file and line."""
+    path = Path(list_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"data.labeled_list={path} does not exist")
+    index = {name: i for i, name in enumerate(names)}
+    labeled: set[int] = set()
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        token = line.split()[0]
+        name = Path(token).name
+        candidates = (name, Path(name).stem, Path(name).stem.removesuffix("_leftImg8bit"))
+        found = next((index[c] for c in candidates if c in index), None)
+        if found is None:
+            raise ValueError(
+                f"{path}, line {number}: {token!r} names no training sample (expected a sample "
+                f"name such as {names[0]!r}, or a path ending in one)"
+            )
+        labeled.add(found)
+    if not labeled:
+        raise ValueError(f"data.labeled_list={path} lists no sample")
+    return sorted(labeled), [i for i in range(len(names)) if i not in labeled]
 
 
 def split_datasets(
-    dataset: Dataset, fraction: float, seed: int, min_labeled: int = 1
+    dataset: Dataset,
+    fraction: float,
+    seed: int,
+    min_labeled: int = 1,
+    labeled_list: str | Path | None = None,
+    true_masks: bool = False,
+    unlabeled_source: Dataset | None = None,
 ) -> tuple[Dataset, Dataset]:
-    """(labeled subset, `Unlabeled` rest) of `dataset`; refuses splits whose labeled part is
-    smaller than `min_labeled` (the training batch size) or whose unlabeled part is empty."""
-    labeled, unlabeled = labeled_indices(len(dataset), fraction, seed)
+    """(labeled subset, `Unlabeled` rest) of `dataset`, by `labeled_list` when given, else a
+    seeded `fraction`; refuses splits whose labeled part is smaller than `min_labeled` (the
+    training batch size) or whose unlabeled part is empty. `unlabeled_source` (default:
+    `dataset`) is the same samples read another way (with strong views)."""
+    if labeled_list is not None:
+        names = _sample_names(dataset)
+        labeled, unlabeled = listed_indices([names(i) for i in range(len(dataset))], labeled_list)
+        described = f"data.labeled_list={labeled_list}"
+    else:
+        labeled, unlabeled = labeled_indices(len(dataset), fraction, seed)
+        described = f"labeled_fraction={fraction}"
     if len(labeled) < min_labeled or not unlabeled:
         raise ValueError(
-            f"labeled_fraction={fraction} of {len(dataset)} training samples gives "
+            f"{described} of {len(dataset)} training samples gives "
             f"{len(labeled)} labeled and {len(unlabeled)} unlabeled; expected at least "
             f"{min_labeled} (one batch) labeled and one unlabeled"
         )
-    return Subset(dataset, labeled), Unlabeled(dataset, unlabeled)
+    source = unlabeled_source if unlabeled_source is not None else dataset
+    return Subset(dataset, labeled), Unlabeled(source, unlabeled, true_masks)
 
 
 def write_split_record(
-    path: Path, labeled: Dataset, unlabeled: Unlabeled, fraction: float, seed: int
+    path: Path,
+    labeled: Subset,
+    unlabeled: Unlabeled,
+    fraction: float,
+    seed: int,
+    labeled_list: str | None = None,
 ) -> None:
     """Save which training samples were labeled (by name) as JSON, for the run dir."""
-    base = unlabeled.dataset
-    names = _sample_names(base)
+    names = _sample_names(labeled.dataset)
     record = {
-        "labeled_fraction": fraction,
-        "labeled_seed": seed,
+        "labeled_fraction": None if labeled_list else fraction,
+        "labeled_seed": None if labeled_list else seed,
+        "labeled_list": labeled_list,
         "labeled": [names(i) for i in labeled.indices],
         "unlabeled": [names(i) for i in unlabeled.indices],
     }

@@ -159,7 +159,8 @@ class PairedSegmentation(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         image, mask = self.read(index)
+        strong = None
         if self.transform is not None:
             out = self.transform(image=image, mask=mask)
-            image, mask = out["image"], out["mask"]
-        return to_sample(image, mask, self.names[index], self.mean, self.std)
+            image, mask, strong = out["image"], out["mask"], out.get("strong")
+        return to_sample(image, mask, self.names[index], self.mean, self.std, strong)

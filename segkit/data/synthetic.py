@@ -132,19 +132,26 @@ class SyntheticScenes(Dataset):
             return instance_sample(
                 scene.image, scene.instance_masks, scene.labels, name, self.transform
             )
-        image, mask = scene.image, scene.mask
+        image, mask, strong = scene.image, scene.mask, None
         if self.transform is not None:
             # Copies: a transform that writes in place must not change the cached scene.
             out = self.transform(image=image.copy(), mask=mask.copy())
-            image, mask = out["image"], out["mask"]
-        if self.in_channels != 3:
-            image = spectral_bands(image, self.in_channels)
-        image_t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
-        return {
-            "image": (image_t - self.mean) / self.std,
+            image, mask, strong = out["image"], out["mask"], out.get("strong")
+        sample = {
+            "image": self._normalised(image),
             "mask": torch.from_numpy(np.ascontiguousarray(mask)).long(),
             "name": name,
         }
+        if strong is not None:  # unlabeled views (segkit.data.unlabeled_views)
+            sample["strong"] = torch.stack([self._normalised(view) for view in strong])
+        return sample
+
+    def _normalised(self, image: np.ndarray) -> torch.Tensor:
+        """uint8 RGB [H,W,3] -> normalised float32 [in_channels,H,W]."""
+        if self.in_channels != 3:
+            image = spectral_bands(image, self.in_channels)
+        image_t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
+        return (image_t - self.mean) / self.std
 
 
 class SyntheticDataModule(SplitsDataModule):

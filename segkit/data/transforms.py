@@ -93,15 +93,24 @@ def to_sample(
     name: str,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    strong: Sequence[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Image [H,W,C] (uint8, or float32 in [0, 1]) and int mask [H,W] -> the semantic sample
     contract (float32 [C,H,W] normalised by the per-channel `mean` and `std` of the 0..1
-    scale, int64 [H,W])."""
-    scale = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1) * 255.0
-    shift = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1) * 255.0
-    image_t = image_tensor(image)
-    return {
-        "image": (image_t - shift) / scale,
+    scale, int64 [H,W]); `strong` views of the image (`segkit.data.unlabeled_views`) become
+    ``"strong"`` float32 [V,C,H,W], normalised alike."""
+    sample = {
+        "image": normalised(image, mean, std),
         "mask": torch.from_numpy(np.ascontiguousarray(mask)).long(),
         "name": name,
     }
+    if strong is not None:
+        sample["strong"] = torch.stack([normalised(view, mean, std) for view in strong])
+    return sample
+
+
+def normalised(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """float32 [C,H,W] of a read image [H,W,C], normalised by the 0..1 scale `mean`/`std`."""
+    scale = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1) * 255.0
+    shift = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1) * 255.0
+    return (image_tensor(image) - shift) / scale

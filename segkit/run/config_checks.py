@@ -26,6 +26,9 @@ def check_data_config(cfg: DictConfig) -> None:
             )
         if not Path(str(data.root)).expanduser().is_dir():
             raise ConfigError(f"data.root={data.root} is not a folder")
+    listed = data.get("labeled_list")
+    if listed is not None and not Path(str(listed)).expanduser().is_file():
+        raise ConfigError(f"data.labeled_list={listed} is not a file")
     _positive_int(data, "data", "batch_size")
     _positive_int(data, "data", "num_classes")
     num_classes = data.num_classes
@@ -71,6 +74,8 @@ def check_train_config(cfg: DictConfig) -> None:
         )
     if family == "adversarial":
         check_method_discriminator(model)
+    if model.get("consistency") is not None:
+        check_consistency_data(data)
     if family == "adversarial" and cfg.trainer.get("gradient_clip_val"):
         raise ConfigError(
             f"trainer.gradient_clip_val={cfg.trainer.gradient_clip_val}: Lightning does not clip "
@@ -162,6 +167,22 @@ def check_method_discriminator(model: DictConfig) -> None:
             f"{target.rsplit('.', 1)[-1]} (it needs a per-pixel confidence map of the label "
             f"map's size): choose the method's preset, model/method={method}, which sets its "
             "discriminator and loss weights together"
+        )
+
+
+def check_consistency_data(data: DictConfig) -> None:
+    """ConfigError for a weak-to-strong consistency model (model=semi) on data without
+    unlabeled images or without their strong views."""
+    if data.get("labeled_fraction", 1.0) >= 1.0 and data.get("labeled_list") is None:
+        raise ConfigError(
+            "model.consistency learns from unlabeled images: set data.labeled_fraction < 1 "
+            "or data.labeled_list (the supervised baseline on the same split is model=unet...)"
+        )
+    if not data.get("strong_views") or data.get("strong_transform") is None:
+        raise ConfigError(
+            f"model.consistency needs strong views of the unlabeled images: data.strong_views="
+            f"{data.get('strong_views')} with data.strong_transform (the model/method presets "
+            "set both)"
         )
 
 

@@ -11,6 +11,7 @@ FAMILIES = {
     "InstanceSegmentation": "instance",
     "AdversarialSegmentation": "adversarial",
     "SemanticSegmentation": "semantic",
+    "SemiSupervisedSegmentation": "semantic",
 }
 
 

@@ -59,11 +59,11 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
     if is_rank_zero():  # one writer per run dir
         write_resolved_config(cfg, run_dir)
         write_provenance(record, run_dir)
-    try:  # data.labeled_fraction < 1: every rank checks the split, rank 0 records it
+    try:  # semi-supervised data: every rank checks the split, rank 0 records it
         split_dir = run_dir if is_rank_zero() else None
         getattr(datamodule, "write_labeled_split", lambda _: None)(split_dir)
-    except ValueError as err:
-        raise ConfigError(f"data.labeled_fraction: {err}") from err
+    except (ValueError, OSError) as err:
+        raise ConfigError(f"the labeled/unlabeled split: {err}") from err
 
     task = build_task(cfg, precision)
     trainer, loggers = build_trainer(cfg, precision, record)

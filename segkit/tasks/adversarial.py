@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from segkit.tasks.consistency import EMATeacher, WeakToStrong, step_generator
 from segkit.tasks.gan_losses import check_kind, confidence, discriminator_loss, generator_loss
 from segkit.tasks.nonfinite import NonFiniteGuard
 from segkit.tasks.optimization import (
@@ -51,6 +52,14 @@ class AdversarialSegmentation(
       = one-hot ground truth, fake = the segmenter's softmax (detached; unlabeled ones too for
       ``hung2018``). At ignored pixels the real map takes the fake's values, so the
       discriminator cannot tell them apart by where labels are missing.
+    - With ``consistency`` (``hung2018`` only, e.g. ``model/method=fixmatch_hung2018``), the
+      unlabeled images are learned by weak-to-strong consistency
+      (`segkit.tasks.consistency.WeakToStrong`, shared with `segkit.tasks.semi`) instead of
+      Hung et al.'s self-training: a pixel's pseudo-label counts when the segmenter's confidence
+      exceeds the consistency threshold or, from ``semi_start``, the discriminator's
+      confidence exceeds ``semi_threshold``. The adversarial term on unlabeled images judges
+      the first strong view; an EMA teacher (``consistency.ema_momentum``) is updated after
+      each segmenter step.
 
     Methods: ``luc2016`` (Luc et al. 2016, a `PairDiscriminator` on (image, label map)),
     ``hung2018`` (Hung et al. 2018, a per-pixel `ConfidenceDiscriminator`, semi-supervised from
@@ -89,6 +98,8 @@ class AdversarialSegmentation(
         d_steps: discriminator steps per segmenter step (on the same batch).
         d_loss_weight: scale of the discriminator loss (0.5 in pix2pix).
         real_label: target of real inputs; below 1 is one-sided label smoothing.
+        consistency: optional weak-to-strong consistency on unlabeled images (see above); it
+            replaces ``semi_weight``'s self-training.
         gradient_clip_val: clip each network's gradient norm to this (Lightning's
             ``trainer.gradient_clip_val`` does not apply to manual optimization).
         num_classes, ignore_index, class_names, scheduler_interval, channels_last,
@@ -118,6 +129,7 @@ class AdversarialSegmentation(
         d_loss_weight: float = 1.0,
         real_label: float = 1.0,
         gradient_clip_val: float | None = None,
+        consistency: WeakToStrong | None = None,
         num_classes: int = 2,
         ignore_index: int = 255,
         class_names: Sequence[str] | None = None,
@@ -136,6 +148,10 @@ class AdversarialSegmentation(
             raise ValueError(f"d_steps={d_steps} is invalid: expected at least 1")
         if not 0.0 < real_label <= 1.0:
             raise ValueError(f"real_label={real_label} is invalid: expected a value in (0, 1]")
+        if consistency is not None and method != "hung2018":
+            raise ValueError(
+                f"consistency with method={method}: only hung2018 learns from unlabeled images"
+            )
         self.automatic_optimization = False
         # Modules and factories stay out of hparams: checkpoints load with weights_only=True.
         self.save_hyperparameters(
@@ -147,6 +163,7 @@ class AdversarialSegmentation(
                 "d_optimizer",
                 "scheduler",
                 "d_scheduler",
+                "consistency",
             ],
             logger=False,
         )
@@ -155,6 +172,9 @@ class AdversarialSegmentation(
         self.d_optimizer_factory, self.d_scheduler_factory = d_optimizer, d_scheduler
         self._init_evaluation(num_classes, ignore_index, class_names, inference)
         self._init_nonfinite(on_nonfinite)
+        self.consistency = consistency
+        momentum = consistency.ema_momentum if consistency is not None else None
+        self.teacher = EMATeacher(segmenter, momentum) if momentum is not None else None
 
     @property
     def iteration(self) -> int:
@@ -202,6 +222,8 @@ class AdversarialSegmentation(
         g_opt.step()
         g_opt.zero_grad(set_to_none=True)
         self.untoggle_optimizer(g_opt)
+        if self.teacher is not None:
+            self.teacher.update(self.net)
 
         self.toggle_optimizer(d_opt)
         real = self._real_map(mask, fakes[0][0])
@@ -248,9 +270,17 @@ class AdversarialSegmentation(
         adv = generator_loss(self._judge(probs, images), hp.gan_loss) if adversarial else None
         loss = hp.seg_weight * recon + (hp.adv_weight * adv if adv is not None else 0.0)
         logged["train/seg_loss"] = recon.detach()
+        if self.consistency is not None:  # the name semi-supervised runs compare by
+            logged["train/sup_loss"] = recon.detach()
         logged["train/adv_loss"] = adv.detach() if adv is not None else torch.zeros(())
         fakes = [(probs.detach(), images)]
-        if unlabeled is not None:
+        if unlabeled is not None and self.consistency is not None:
+            if self.consistency.active(self.iteration):
+                u_loss, u_fake, u_logged = self._consistency_loss(unlabeled, adversarial)
+                loss = loss + u_loss
+                logged.update(u_logged)
+                fakes.append(u_fake)
+        elif unlabeled is not None:
             u_images = unlabeled["image"]
             u_logits = self._train_forward(u_images)[0]
             u_probs = u_logits.float().softmax(1)
@@ -266,6 +296,33 @@ class AdversarialSegmentation(
             logged["train/semi_loss"], logged["train/semi_ratio"] = semi.detach(), ratio
             fakes.append((u_probs.detach(), u_images))
         return fakes, loss, logged
+
+    def _consistency_loss(
+        self, unlabeled: dict[str, Any], adversarial: bool
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]:
+        """Weak-to-strong consistency with the discriminator's pixel selection, plus the
+        adversarial term on the first strong view: (loss, (detached softmax, image) for the
+        discriminator step, logged terms)."""
+        hp = self.hparams
+
+        def discriminator_selects(probs: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+            return self_training_mask(self._judge(probs, images), hp.gan_loss, hp.semi_threshold)
+
+        teacher = self.teacher
+        out = self.consistency(
+            self.net,
+            lambda x: self._train_forward(x)[0],
+            unlabeled,
+            teacher=teacher.as_forward(self.net, self.memory_format) if teacher else None,
+            select=discriminator_selects if self.iteration >= hp.semi_start else None,
+            generator=step_generator(self.trainer.global_step, self.global_rank),
+        )
+        loss, logged = out.loss, dict(out.logged)
+        u_probs = out.strong_logits.float().softmax(1)
+        if adversarial:
+            d_u = self._judge(u_probs, out.strong_images)
+            loss = loss + hp.adv_weight_unlabeled * generator_loss(d_u, hp.gan_loss)
+        return loss, (u_probs.detach(), out.strong_images), logged
 
     def _judge(self, label_map: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """The discriminator's logits on a label map (with its image when conditional)."""

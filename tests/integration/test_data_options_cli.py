@@ -50,4 +50,7 @@ def test_labeled_part_smaller_than_a_batch_is_a_config_error(tmp_path):
     write_folder(tmp_path, ["v"], subfolder="val")
     proc = run_train(*FOLDER, f"data.root={tmp_path}", "data.labeled_fraction=0.25", check=False)
     assert proc.returncode == 2
-    assert "segkit: config error: data.labeled_fraction: labeled_fraction=0.25 of 4" in proc.stderr
+    assert (
+        "segkit: config error: the labeled/unlabeled split: labeled_fraction=0.25 of 4"
+        in proc.stderr
+    )

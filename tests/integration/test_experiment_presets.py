@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from segkit.models.input_size import check_input_size
 from segkit.run.compose import CONF_DIR
+from segkit.run.config_checks import ConfigError, check_train_config
 from tests.integration.test_train_cli import run_train
 
 PRESETS = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
@@ -26,11 +27,22 @@ EXPECTED = {  # preset: (model target, iterations, per-GPU batch, aux weight)
 }
 
 
+#: UniMatch presets: (data, encoder lr, head lr multiplier inverse, crop, per-GPU batch, GPUs,
+#: epochs, ASPP rates, output stride, loss).
+UNIMATCH = {
+    "voc_unimatch_r101_1464": ("voc", 0.001, 0.01, 320, 2, 4, 80, [6, 12, 18], 16, "CrossEntropy"),
+    "voc_unimatch_r101_183": ("voc", 0.001, 0.01, 320, 2, 4, 80, [6, 12, 18], 16, "CrossEntropy"),
+    "cityscapes_unimatch_r101_1_8": (
+        "cityscapes", 0.005, 0.005, 768, 1, 8, 240, [12, 24, 36], 8, "OhemCrossEntropy"
+    ),
+}  # fmt: skip
+
+
 def test_every_preset_is_checked():
-    assert set(PRESETS) == set(EXPECTED)
+    assert set(PRESETS) == set(EXPECTED) | set(UNIMATCH)
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", sorted(EXPECTED))
 def test_preset_pins_the_published_recipe(compose_train, cityscapes_root, preset):
     cfg = compose_train(f"experiment={preset}", f"data.root={cityscapes_root}")
     OmegaConf.resolve(cfg)
@@ -80,4 +92,89 @@ def test_a_preset_trains_end_to_end_on_the_official_layout(tmp_path, cityscapes_
     assert "test/miou" not in proc.stdout  # Cityscapes has no labelled test split
     assert "no labelled test split: test skipped" in proc.stdout
     assert "val/miou" in proc.stdout
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+
+
+@pytest.mark.parametrize("preset", sorted(UNIMATCH))
+def test_unimatch_preset_pins_the_papers_recipe(compose_train, tmp_path, preset):
+    data, encoder_lr, head_lr, crop, batch, gpus, epochs, rates, stride, loss = UNIMATCH[preset]
+    (tmp_path / "l.txt").write_text("a\n")
+    cfg = compose_train(
+        f"experiment={preset}", f"data.root={tmp_path}", f"data.labeled_list={tmp_path}/l.txt"
+    )
+    check_train_config(cfg)
+    OmegaConf.resolve(cfg)
+    assert cfg.data._target_.endswith(("VOCDataModule", "CityscapesDataModule"))
+    assert data in cfg.data._target_.lower()
+    assert cfg.model._target_ == "segkit.tasks.semi.SemiSupervisedSegmentation"
+    segmenter = cfg.model.segmenter
+    assert segmenter._target_ == "segmentation_models_pytorch.DeepLabV3Plus"
+    assert (segmenter.encoder_name, segmenter.encoder_weights) == ("resnet101", "imagenet")
+    assert list(segmenter.decoder_atrous_rates) == rates
+    assert segmenter.encoder_output_stride == stride
+    consistency = cfg.model.consistency
+    assert (consistency.threshold, consistency.fp_weight, consistency.feature_dropout) == (
+        0.95,
+        0.5,
+        0.5,
+    )
+    assert (cfg.model.seg_weight, consistency.unsup_weight) == (0.5, 0.5)  # the halved loss
+    assert cfg.data.strong_views == 2 and cfg.data.labeled_fraction == 1.0
+    assert list(cfg.data.crop_size) == [crop, crop] and cfg.data.batch_size == batch
+    assert (cfg.trainer.devices, cfg.trainer.max_epochs) == (gpus, epochs)
+    assert cfg.optimizer.optimizer == "torch.optim.SGD"
+    assert cfg.optimizer.lr == head_lr
+    assert cfg.optimizer.lr * cfg.optimizer.encoder_lr_mult == pytest.approx(encoder_lr)
+    assert (cfg.optimizer.momentum, cfg.optimizer.weight_decay) == (0.9, 1.0e-4)
+    assert cfg.scheduler.power == 0.9
+    assert cfg.loss._target_ == f"segkit.losses.{loss}"
+    net_cfg = {**OmegaConf.to_container(segmenter), "encoder_weights": None}
+    check_input_size(instantiate(net_cfg), [crop, crop], "data.crop_size")
+
+
+def test_unimatch_presets_need_the_published_split(compose_train, tmp_path):
+    cfg = compose_train("experiment=voc_unimatch_r101_183", f"data.root={tmp_path}")
+    with pytest.raises(ConfigError, match=r"set data.labeled_fraction < 1 or data.labeled_list"):
+        check_train_config(cfg)
+    cfg = compose_train(
+        "experiment=voc_unimatch_r101_183", f"data.root={tmp_path}", "data.labeled_list=/no.txt"
+    )
+    with pytest.raises(ConfigError, match=r"data.labeled_list=/no.txt is not a file"):
+        check_train_config(cfg)
+
+
+def test_a_unimatch_preset_trains_on_a_published_split_list(tmp_path, cityscapes_root):
+    """The Cityscapes preset, shrunk, on the official layout with a split list written as
+    UniMatch publishes them (image and label paths)."""
+    images = sorted((cityscapes_root / "leftImg8bit" / "train").glob("*/*_leftImg8bit.png"))
+    listing = tmp_path / "labeled.txt"
+    listing.write_text(
+        "".join(
+            f"leftImg8bit/train/{p.parent.name}/{p.name} gtFine/train/{p.parent.name}/"
+            f"{p.name.replace('leftImg8bit', 'gtFine_labelTrainIds')}\n"
+            for p in images[:2]
+        )
+    )
+    run_dir = tmp_path / "run"
+    proc = run_train(
+        "experiment=cityscapes_unimatch_r101_1_8",
+        f"data.root={cityscapes_root}",
+        f"data.labeled_list={listing}",
+        "model.segmenter.encoder_name=resnet18",  # small and without ImageNet weights here
+        "model.segmenter.encoder_weights=null",
+        "data.crop_size=[64,64]",
+        "data.image_size=[64,128]",
+        "data.batch_size=2",
+        "data.num_workers=0",
+        "loss.min_kept=100",
+        "trainer.devices=1",
+        "trainer.sync_batchnorm=false",
+        "trainer.max_epochs=1",
+        "trainer.check_val_every_n_epoch=1",
+        "trainer.enable_progress_bar=false",
+        f"hydra.run.dir={run_dir}",
+    )
+    assert "val/miou" in proc.stdout
+    split = (run_dir / "labeled_split.json").read_text()
+    assert images[0].name.removesuffix("_leftImg8bit.png") in split
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()

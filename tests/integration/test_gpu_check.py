@@ -34,7 +34,14 @@ def test_cpu_dry_run_runs_every_step_and_writes_its_numbers(tmp_path):
     recipe = steps["default_recipe"]
     assert recipe["images_per_s"] > 0 and 0 <= recipe["val_miou"] <= 1
     assert recipe["precision"] == result["environment"]["precision_auto"]
-    assert set(steps["clipping"]) >= {"maskrcnn", "hung2018", "pix2pix", "unet_fp16_fused"}
+    assert set(steps["clipping"]) >= {
+        "maskrcnn",
+        "hung2018",
+        "pix2pix",
+        "unet_fp16_fused",
+        "unimatch_ema",
+        "fixmatch_hung2018",
+    }
     assert steps["ddp"]["strategy"] == "trainer=ddp_cpu"
     # eval of the recipe's best checkpoint reproduces the run's validation mIoU
     assert abs(steps["eval_predict_export"]["eval_val_miou"] - recipe["val_miou"]) < 1e-3

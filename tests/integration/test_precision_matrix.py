@@ -1,6 +1,7 @@
-"""The precision matrix: every task family trains under 32-true, bf16-mixed and 16-mixed, with
-gradient clipping and without, resumes from its checkpoint, and a checkpoint trained under
-mixed precision evaluates, predicts and exports.
+"""The precision matrix: every task family and semi-supervised method trains under 32-true,
+bf16-mixed and 16-mixed, with gradient clipping and without (a non-finite loss stops the run),
+resumes from its checkpoint, and a checkpoint trained under mixed precision evaluates, predicts
+and exports.
 
 Each cell is one `segkit.train.train` job in this process (imports paid once per worker) on
 tiny inputs: 2 steps with clipping, then a resume for 2 more steps without clipping (the
@@ -53,6 +54,34 @@ FAMILIES = {
         "model.gradient_clip_val=null",
     ),
     "pix2pix": (["model=pix2pix"], "model.gradient_clip_val=1.0", "model.gradient_clip_val=null"),
+    # Weak-to-strong consistency (docs/semi_supervised.md), half the scenes unlabeled; a low
+    # threshold so pseudo-labels count from the first steps.
+    "fixmatch": (
+        ["model=semi", "data.labeled_fraction=0.5", "model.consistency.threshold=0.2"],
+        "trainer.gradient_clip_val=1.0",
+        "trainer.gradient_clip_val=null",
+    ),
+    "unimatch": (
+        [
+            "model=semi",
+            "model/method=unimatch",
+            "data.labeled_fraction=0.5",
+            "model.consistency.threshold=0.2",
+            "model.consistency.ema_momentum=0.9",
+        ],
+        "trainer.gradient_clip_val=1.0",
+        "trainer.gradient_clip_val=null",
+    ),
+    "fixmatch_hung2018": (
+        [
+            "model=semi",
+            "model/method=fixmatch_hung2018",
+            "data.labeled_fraction=0.5",
+            "model.semi_start=0",
+        ],
+        "model.gradient_clip_val=1.0",
+        "model.gradient_clip_val=null",
+    ),
     # The preset clips at 5.0 (trainer.gradient_clip_val).
     "maskrcnn": (MASKRCNN, "trainer.gradient_clip_val=5.0", "trainer.gradient_clip_val=null"),
 }
@@ -87,7 +116,8 @@ def monitored(metrics: dict[str, float]) -> float:
 
 
 def steps_per_batch(family: str) -> int:
-    return 2 if family in ("luc2016", "hung2018", "pix2pix") else 1  # segmenter + discriminator
+    adversarial = ("luc2016", "hung2018", "pix2pix", "fixmatch_hung2018")
+    return 2 if family in adversarial else 1  # segmenter + discriminator
 
 
 def train_and_resume(run_dir: Path, family: str, precision: str) -> tuple[dict, dict, dict]:
