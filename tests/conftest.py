@@ -70,3 +70,33 @@ def cityscapes_root(tmp_path_factory) -> Path:
     spec = SceneSpec(height=64, width=128, num_classes=5, difficulty=0.3)
     export_scenes("cityscapes", root, spec, splits=("train", "val", "test"), num_images=4)
     return root
+
+
+@pytest.fixture(scope="session")
+def gta5_root(tmp_path_factory) -> Path:
+    """A small GTA5 tree in the released format: 6 RGB frames (64x128) in images/, palette
+    PNGs of Cityscapes labelIds of the same names in labels/ (road, car, sky, and 34, a value
+    that is no Cityscapes labelId)."""
+    import numpy as np
+    from PIL import Image
+
+    from segkit.data.cityscapes_labels import LABELS
+
+    root = tmp_path_factory.mktemp("gta5")
+    (root / "images").mkdir()
+    (root / "labels").mkdir()
+    palette = [c for label in LABELS if label.id >= 0 for c in label.color]
+    rng = np.random.default_rng(0)
+    for i in range(1, 7):
+        name = f"{i:05d}.png"
+        Image.fromarray(rng.integers(0, 256, (64, 128, 3), dtype=np.uint8)).save(
+            root / "images" / name
+        )
+        ids = np.full((64, 128), 7, dtype=np.uint8)  # road
+        ids[:16] = 23  # sky
+        ids[30:40, 10 + i : 40 + i] = 26  # a car
+        ids[0, 0] = 34  # not a labelId: ignored, as the adaptation papers' loaders do
+        label = Image.fromarray(ids, mode="P")
+        label.putpalette(palette)
+        label.save(root / "labels" / name)
+    return root

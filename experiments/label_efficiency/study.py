@@ -21,18 +21,14 @@ resumes where it stopped.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
 import statistics
-import subprocess
 import sys
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # experiments/study_runs.py
+from study_runs import previous_settings, run_all, train_run  # noqa: E402
+
 FRACTIONS = (0.0625, 0.125, 0.25, 1.0)
 METHODS = ("supervised", "hung2018", "fixmatch", "unimatch", "fixmatch_hung2018")
 #: Methods with a discriminator: Lightning's max_steps counts its optimizer steps too.
@@ -86,24 +82,13 @@ def overrides(method: str, fraction: float, seed: int, args: argparse.Namespace)
 
 def run_one(method: str, fraction: float, seed: int, args: argparse.Namespace) -> dict:
     run_dir = args.out / f"{method}_f{fraction}_s{seed}"
-    cmd = [sys.executable, "-m", "segkit.train", *overrides(method, fraction, seed, args)]
-    cmd.append(f"hydra.run.dir={run_dir}")
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # an unfinished run of an interrupted study starts over
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"run failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    result = train_run(overrides(method, fraction, seed, args), run_dir, args.threads)
     return {
         "method": method,
         "fraction": fraction,
         "seed": seed,
-        "val_miou": metrics["val/miou"],
-        "seconds": round(time.perf_counter() - start, 1),
-        "threads": args.threads,
-        "command": "python -m segkit.train " + " ".join(cmd[3:-1]),
+        "val_miou": result["metrics"]["val/miou"],
+        **{k: result[k] for k in ("seconds", "threads", "command")},
     }
 
 
@@ -252,35 +237,22 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    previous = json.loads(args.results.read_text()) if args.results.exists() else {}
-    runs = previous.get("runs", [])
-    done = {(r["method"], r["fraction"], r["seed"]) for r in runs}
-    todo = [c for c in cells(args) if c not in done]
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     # A resumed or extended study (e.g. more seeds at 1/8) lists every seed and fraction run.
-    earlier = previous.get("settings", {})
+    earlier = previous_settings(args.results)
     settings["seeds"] = sorted(set(earlier.get("seeds", [])) | set(args.seeds))
     settings["fractions"] = sorted(set(earlier.get("fractions", [])) | set(args.fractions))
     settings["methods"] = [
         m for m in METHODS if m in earlier.get("methods", []) or m in args.methods
     ]
-
-    lock = threading.Lock()
-
-    def record(cell: tuple[str, float, int]) -> None:
-        run = run_one(*cell, args)
-        with lock:  # one writer of results.json at a time
-            runs.append(run)
-            args.results.write_text(json.dumps({"settings": settings, "runs": runs}, indent=1))
-        print(
-            f"{cell[0]:18s} fraction {cell[1]:<6} seed {cell[2]}: val/miou "
-            f"{run['val_miou']:.4f} ({run['seconds']:.0f} s)",
-            flush=True,
-        )
-
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        for future in [pool.submit(record, cell) for cell in todo]:
-            future.result()
+    runs = run_all(
+        args.results,
+        settings,
+        cells(args),
+        key=lambda r: (r["method"], r["fraction"], r["seed"]),
+        run=lambda cell: run_one(*cell, args),
+        jobs=args.jobs,
+    )
     table = summarise(runs)
     write_report(table, runs, args.results.with_suffix(".md"))
     plot(table, args.results.with_suffix(".png"))

@@ -16,7 +16,12 @@ from segkit.data.bad_samples import RaiseBadSamples, SkipBadSamples, check_on_ba
 from segkit.data.epoch_order import DistributedEpochShuffle, EpochShuffle
 from segkit.data.image_reader import ImageReader
 from segkit.data.instances import instance_collate
-from segkit.data.labeled_split import check_labeled_fraction, split_datasets, write_split_record
+from segkit.data.labeled_split import (
+    Unlabeled,
+    check_labeled_fraction,
+    split_datasets,
+    write_split_record,
+)
 from segkit.data.unlabeled_views import with_strong_views
 
 
@@ -146,21 +151,32 @@ class SplitsDataModule(L.LightningDataModule):
 
     def labeled_split(self) -> tuple[Dataset, Dataset]:
         """(labeled, unlabeled) parts of the training set (`semi_supervised`)."""
-        train = self.dataset("train")
-        views = None
-        if self.strong_views:
-            views = with_strong_views(
-                train, self.transform("train"), self.strong_transform, self.strong_views
-            )
         return split_datasets(
-            train,
+            self.dataset("train"),
             self.labeled_fraction,
             self.labeled_seed,
             self.batch_size,
             labeled_list=self.labeled_list,
             true_masks=self.unlabeled_true_masks,
-            unlabeled_source=views,
+            unlabeled_source=self._unlabeled_source(),
         )
+
+    def _unlabeled_source(self) -> Dataset:
+        """The training set as unlabeled samples are read: with ``strong_views`` strong views."""
+        train = self.dataset("train")
+        if not self.strong_views:
+            return train
+        return with_strong_views(
+            train, self.transform("train"), self.strong_transform, self.strong_views
+        )
+
+    def unlabeled_train(self) -> Dataset:
+        """The whole training set as unlabeled samples (the target domain of domain
+        adaptation, `segkit.data.domain_pair`): ``{"image", "name"}``, with ``"strong"``
+        views and ``"true_mask"`` as this module's ``strong_views`` and
+        ``unlabeled_true_masks`` say."""
+        source = self._unlabeled_source()
+        return Unlabeled(source, list(range(len(source))), self.unlabeled_true_masks)
 
     def write_labeled_split(self, run_dir: Path | None) -> None:
         """Record which training samples are labeled in ``<run_dir>/labeled_split.json``

@@ -11,7 +11,7 @@ This module imports only NumPy: the exporter and the tests use it without torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -60,6 +60,42 @@ def split_seed(seed: int, split: str) -> int:
 
 
 @dataclass(frozen=True)
+class SceneStyle:
+    """The look of a domain of scenes: a domain shift keeps the classes, shapes and layout
+    statistics and changes these (each default leaves the image as the default style draws
+    it, so the same ``(seed, index)`` gives the same layout in every style).
+
+    Args:
+        hue_shift: degrees by which every colour (background and objects) is rotated around
+            the grey axis: the class colours a model learned no longer hold.
+        saturation: scale of every colour's distance from its grey level (below 1: washed out).
+        brightness: gain on the image (lighting: below 1 is darker).
+        contrast: scale of the distance from mid-grey (128).
+        blur: Gaussian blur sigma in pixels (a softer, out-of-focus sensor; 0: none).
+        noise: scale of the pixel noise (1: the difficulty's level).
+        object_scale: scale of every object's size.
+        texture_contrast: scale of the background's and objects' texture contrast.
+    """
+
+    hue_shift: float = 0.0
+    saturation: float = 1.0
+    brightness: float = 1.0
+    contrast: float = 1.0
+    blur: float = 0.0
+    noise: float = 1.0
+    object_scale: float = 1.0
+    texture_contrast: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("saturation", "brightness", "contrast", "object_scale"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"style.{name}={getattr(self, name)} is invalid: expected > 0")
+        for name in ("blur", "noise", "texture_contrast"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"style.{name}={getattr(self, name)} is invalid: expected >= 0")
+
+
+@dataclass(frozen=True)
 class SceneSpec:
     """What scenes look like. All fields are plain values so Hydra can set them.
 
@@ -69,6 +105,8 @@ class SceneSpec:
         min_objects, max_objects: objects per scene (inclusive range).
         difficulty: 0 (easy) to 1 (hard): colour spread within a class, pixel noise,
             texture contrast and the range of object sizes grow with it.
+        style: how the scenes are rendered, the *domain* (`SceneStyle`); the default style is
+            the built-in benchmark's look. Changing it changes appearance, not the layout.
     """
 
     height: int = 128
@@ -77,6 +115,7 @@ class SceneSpec:
     min_objects: int = 2
     max_objects: int = 6
     difficulty: float = 0.5
+    style: SceneStyle = field(default_factory=SceneStyle)
 
     def __post_init__(self) -> None:
         if not 2 <= self.num_classes <= len(CLASS_NAMES):
@@ -147,7 +186,8 @@ def render_scene(spec: SceneSpec, seed: int, index: int) -> Scene:
     for m, label in zip(instance_masks, label_arr, strict=True):
         mask[m] = label
 
-    noise_sigma = 3.0 + 15.0 * spec.difficulty
+    image = _restyle(image, spec.style)
+    noise_sigma = (3.0 + 15.0 * spec.difficulty) * spec.style.noise
     image = image + rng.normal(0.0, noise_sigma, size=image.shape).astype(np.float32)
     return Scene(
         image=np.clip(image, 0, 255).astype(np.uint8),
@@ -155,6 +195,50 @@ def render_scene(spec: SceneSpec, seed: int, index: int) -> Scene:
         instance_masks=instance_masks,
         labels=label_arr,
     )
+
+
+def _restyle(image: np.ndarray, style: SceneStyle) -> np.ndarray:
+    """float [H,W,3] 0..255 scale (before noise) -> the same scene in `style`'s colours,
+    lighting and focus."""
+    if style.hue_shift or style.saturation != 1.0:
+        grey = image.mean(axis=2, keepdims=True)
+        chroma = (image - grey) * style.saturation
+        # Rotation about the (1,1,1) axis (Rodrigues): a hue rotation of RGB.
+        a = np.deg2rad(style.hue_shift)
+        axis = np.full(3, 1 / np.sqrt(3), dtype=np.float32)
+        cross = np.array(
+            [[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]],
+            dtype=np.float32,
+        )
+        rotation = (
+            np.cos(a) * np.eye(3) + np.sin(a) * cross + (1 - np.cos(a)) * np.outer(axis, axis)
+        ).astype(np.float32)
+        image = grey + chroma @ rotation.T
+    if style.contrast != 1.0:
+        image = 128.0 + (image - 128.0) * style.contrast
+    if style.brightness != 1.0:
+        image = image * style.brightness
+    if style.blur > 0:
+        image = _gaussian_blur(image, style.blur)
+    return image
+
+
+def _gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of [H,W,C] with edge padding (NumPy only)."""
+    radius = max(1, int(np.ceil(3 * sigma)))
+    x = np.arange(-radius, radius + 1, dtype=np.float32)
+    kernel = np.exp(-0.5 * (x / sigma) ** 2)
+    kernel /= kernel.sum()
+    out = image
+    for axis in (0, 1):
+        pad = [(0, 0)] * 3
+        pad[axis] = (radius, radius)
+        padded = np.pad(out, pad, mode="edge")
+        length = out.shape[axis]
+        out = sum(
+            w * np.take(padded, np.arange(i, i + length), axis=axis) for i, w in enumerate(kernel)
+        )
+    return out.astype(np.float32)
 
 
 def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
@@ -182,7 +266,8 @@ def _background(rng, spec: SceneSpec, yy, xx) -> np.ndarray:
     blotches = _smooth_noise(rng, h, w, cells=int(rng.integers(3, 8))) - 0.5
     image += (30.0 + 50.0 * spec.difficulty) * blotches[..., None]
     kind = _TEXTURES[int(rng.integers(len(_TEXTURES)))]
-    image *= _texture(rng, kind, 0.05 + 0.25 * spec.difficulty, yy, xx)[..., None]
+    contrast = (0.05 + 0.25 * spec.difficulty) * spec.style.texture_contrast
+    image *= _texture(rng, kind, contrast, yy, xx)[..., None]
     return image
 
 
@@ -207,7 +292,8 @@ def _object_texture(rng, label: int, spec: SceneSpec, yy, xx) -> np.ndarray:
     spread = 20.0 + 50.0 * spec.difficulty
     colour = _CLASS_BASE_COLOUR[label - 1] + rng.normal(0.0, spread, size=3).astype(np.float32)
     kind = _CLASS_TEXTURE[label - 1] if rng.random() < 0.6 else _TEXTURES[rng.integers(4)]
-    pattern = _texture(rng, kind, rng.uniform(0.05, 0.1 + 0.3 * spec.difficulty), yy, xx)
+    contrast = rng.uniform(0.05, 0.1 + 0.3 * spec.difficulty) * spec.style.texture_contrast
+    pattern = _texture(rng, kind, contrast, yy, xx)
     return colour[None, None, :] * pattern[..., None]
 
 
@@ -215,7 +301,7 @@ def _shape_mask(rng, shape: str, spec: SceneSpec, yy, xx) -> np.ndarray:
     h, w = spec.height, spec.width
     side = min(h, w)
     # Harder scenes have smaller objects (radius as a fraction of the image side).
-    r = rng.uniform(0.16 - 0.1 * spec.difficulty, 0.24) * side
+    r = rng.uniform(0.16 - 0.1 * spec.difficulty, 0.24) * side * spec.style.object_scale
     cy, cx = rng.uniform(0, h), rng.uniform(0, w)
     theta = rng.uniform(0, 2 * np.pi)
     dy, dx = yy - cy, xx - cx

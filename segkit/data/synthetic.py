@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,15 @@ from torch.utils.data import DataLoader, Dataset
 
 from segkit.data.base import SplitsDataModule
 from segkit.data.instances import instance_sample
-from segkit.data.scenes import CLASS_NAMES, PALETTE, Scene, SceneSpec, render_scene, split_seed
+from segkit.data.scenes import (
+    CLASS_NAMES,
+    PALETTE,
+    Scene,
+    SceneSpec,
+    SceneStyle,
+    render_scene,
+    split_seed,
+)
 from segkit.data.transforms import (
     IMAGENET_GREY,
     IMAGENET_MEAN,
@@ -172,6 +180,9 @@ class SyntheticDataModule(SplitsDataModule):
         cache: keep rendered scenes in memory (see `SyntheticScenes`); the scenes of an epoch
             are rendered once instead of once per epoch.
         in_channels: 3 (RGB), 1 (grayscale) or more (RGB plus synthetic extra bands).
+        style: the scenes' look, `segkit.data.scenes.SceneStyle` fields (hue_shift,
+            brightness, blur, object_scale, ...): a domain (``data=synthetic_shift`` pairs the
+            default style with a shifted one). None: the default style.
         **loading: ``num_workers``, ``pin_memory``, ``labeled_fraction``, ``labeled_seed``
             and the other loading options of `SplitsDataModule`.
     """
@@ -198,6 +209,7 @@ class SyntheticDataModule(SplitsDataModule):
         train_transform: Callable[..., dict[str, Any]] | None = None,
         cache: bool = True,
         in_channels: int = 3,
+        style: Mapping[str, float] | None = None,
         **loading: Any,
     ) -> None:
         loading.setdefault("num_workers", 0)
@@ -223,6 +235,7 @@ class SyntheticDataModule(SplitsDataModule):
             min_objects=min_objects,
             max_objects=max_objects,
             difficulty=difficulty,
+            style=_style(style),
         )
         self.sizes = {"train": train_size, "val": val_size, "test": test_size}
         self.num_classes, self.class_names = num_classes, list(class_names)
@@ -243,6 +256,18 @@ class SyntheticDataModule(SplitsDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.dataset("test"), self.batch_size, train=False)
+
+
+def _style(style: Mapping[str, float] | None) -> SceneStyle:
+    if not style:
+        return SceneStyle()
+    known = SceneStyle.__dataclass_fields__
+    unknown = sorted(set(style) - set(known))
+    if unknown:
+        raise ValueError(
+            f"data.style has unknown keys {unknown}: expected some of {', '.join(known)}"
+        )
+    return SceneStyle(**{k: float(v) for k, v in style.items()})
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from segkit.run.facts import net_config_key, num_classes, task_family
+from segkit.run.facts import is_domain_pair, net_config_key, num_classes, task_family
 
 
 class ConfigError(ValueError):
@@ -18,14 +18,10 @@ class ConfigError(ValueError):
 def check_data_config(cfg: DictConfig) -> None:
     """Raise `ConfigError` for the first invalid value found in ``cfg.data``."""
     data = cfg.data
-    if "root" in data.keys():  # noqa: SIM118 (`in data` is False for a missing value)
-        if OmegaConf.is_missing(data, "root"):
-            raise ConfigError(
-                f"data.root is required for data={data._target_.rsplit('.', 1)[-1]}: "
-                "give the dataset folder, e.g. data.root=/datasets/cityscapes"
-            )
-        if not Path(str(data.root)).expanduser().is_dir():
-            raise ConfigError(f"data.root={data.root} is not a folder")
+    _check_root(data, "data")
+    if is_domain_pair(data):
+        _check_root(data.source, "data.source")
+        _check_root(data.target, "data.target")
     listed = data.get("labeled_list")
     if listed is not None and not Path(str(listed)).expanduser().is_file():
         raise ConfigError(f"data.labeled_list={listed} is not a file")
@@ -41,6 +37,55 @@ def check_data_config(cfg: DictConfig) -> None:
                 f"data.{key} has {len(values)} entries but data.num_classes={num_classes}: "
                 "expected one per class"
             )
+
+
+def _check_root(data: DictConfig, prefix: str) -> None:
+    if "root" in data.keys():  # noqa: SIM118 (`in data` is False for a missing value)
+        if OmegaConf.is_missing(data, "root"):
+            raise ConfigError(
+                f"{prefix}.root is required for data={data._target_.rsplit('.', 1)[-1]}: "
+                "give the dataset folder, e.g. data.root=/datasets/cityscapes"
+            )
+        if not Path(str(data.root)).expanduser().is_dir():
+            raise ConfigError(f"{prefix}.root={data.root} is not a folder")
+
+
+def check_domain_adaptation(cfg: DictConfig) -> None:
+    """ConfigError unless domain-adaptation models train on a domain pair whose label spaces
+    agree (or are mapped), and other models on one domain."""
+    data, family = cfg.data, task_family(cfg)
+    if family != "adaptation":
+        if is_domain_pair(data):
+            raise ConfigError(
+                "this data config pairs a source and a target domain: train it with model=adapt "
+                "(one domain alone, e.g. the target's oracle: data=synthetic_shifted)"
+            )
+        return
+    if not is_domain_pair(data):
+        raise ConfigError(
+            "model=adapt learns from a labeled source and an unlabeled target domain: choose a "
+            "domain pair data config (data=synthetic_shift, data=gta5_cityscapes)"
+        )
+    from segkit.data.label_spaces import check_label_spaces
+
+    mapping = data.get("label_mapping")
+    try:
+        check_label_spaces(
+            list(data.get("source_classes") or data.source.get("class_names") or []),
+            list(data.target.get("class_names") or []),
+            {int(k): int(v) for k, v in mapping.items()} if mapping else None,
+            data.get("ignore_index", 255),
+        )
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+    method = cfg.model.get("method")
+    needs_discriminator = method in ("adaptsegnet", "advent")
+    if needs_discriminator != (cfg.model.get("discriminator") is not None):
+        raise ConfigError(
+            f"model.method={method} "
+            + ("needs" if needs_discriminator else "trains no")
+            + f" discriminator: choose the method's preset, model/method={method}"
+        )
 
 
 def check_train_config(cfg: DictConfig) -> None:
@@ -74,12 +119,13 @@ def check_train_config(cfg: DictConfig) -> None:
         )
     if family == "adversarial":
         check_method_discriminator(model)
+    check_domain_adaptation(cfg)
     if model.get("consistency") is not None:
         check_consistency_data(data)
-    if family == "adversarial" and cfg.trainer.get("gradient_clip_val"):
+    if family in ("adversarial", "adaptation") and cfg.trainer.get("gradient_clip_val"):
         raise ConfigError(
             f"trainer.gradient_clip_val={cfg.trainer.gradient_clip_val}: Lightning does not clip "
-            "for adversarial models (manual optimization); set model.gradient_clip_val instead"
+            f"for {family} models (manual optimization); set model.gradient_clip_val instead"
         )
     check_trainer_config(cfg.trainer)
     check_logger_config(cfg.get("logger") or {})

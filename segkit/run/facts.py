@@ -12,19 +12,21 @@ FAMILIES = {
     "AdversarialSegmentation": "adversarial",
     "SemanticSegmentation": "semantic",
     "SemiSupervisedSegmentation": "semantic",
+    "DomainAdaptation": "adaptation",
 }
 
 
 def task_family(cfg: DictConfig) -> str:
-    """ "semantic", "adversarial" or "instance": the family of a run config's model (by the
-    class name of ``model._target_``; a user's own task class counts as semantic)."""
+    """ "semantic", "adversarial", "adaptation" or "instance": the family of a run config's
+    model (by the class name of ``model._target_``; a user's own task class counts as
+    semantic)."""
     name = str(cfg.model.get("_target_", "")).rsplit(".", 1)[-1]
     return FAMILIES.get(name, "semantic")
 
 
 def net_config_key(model: DictConfig) -> str:
-    """Where a model config keeps its network: ``segmenter`` for adversarial models (next to
-    their discriminator), ``net`` for the others."""
+    """Where a model config keeps its network: ``segmenter`` for adversarial, semi-supervised
+    and domain-adaptation models, ``net`` for the others."""
     return "segmenter" if "segmenter" in model else "net"
 
 
@@ -41,3 +43,8 @@ def class_names(data: DictConfig, family: str) -> list[str]:
     """The names of those classes (background first for instance models); [] if unnamed."""
     names = data.get("instance_class_names") if family == "instance" else None
     return list(names or data.get("class_names") or [])
+
+
+def is_domain_pair(data: DictConfig) -> bool:
+    """Whether a data config pairs a source and a target domain (`segkit.data.domain_pair`)."""
+    return data.get("source") is not None and data.get("target") is not None

@@ -34,7 +34,7 @@ class LoadedModel:
     Attributes:
         task: the LightningModule (eval mode) with the checkpoint's weights.
         config: the resolved run config stored in the checkpoint.
-        family: "semantic", "adversarial" or "instance".
+        family: "semantic", "adversarial", "adaptation" or "instance".
         class_names: the names of the classes it predicts (background first for instance).
         device: the torch device it runs on.
     """

@@ -15,12 +15,12 @@ from segkit.tasks.consistency import EMATeacher, WeakToStrong, step_generator
 from segkit.tasks.gan_losses import check_kind, confidence, discriminator_loss, generator_loss
 from segkit.tasks.nonfinite import NonFiniteGuard
 from segkit.tasks.optimization import (
-    FactoryOptimizers,
     OptimizerFactory,
     SchedulerFactory,
     check_scheduler_interval,
 )
 from segkit.tasks.semantic_evaluation import SemanticEvaluation
+from segkit.tasks.two_networks import TwoNetworkOptimization
 
 METHODS = ("luc2016", "hung2018", "pix2pix")
 RECON_LOSSES = ("seg", "l1")
@@ -34,7 +34,7 @@ def self_training_mask(d_logits: torch.Tensor, gan_loss: str, threshold: float) 
 
 
 class AdversarialSegmentation(
-    SemanticEvaluation, NonFiniteGuard, FactoryOptimizers, L.LightningModule
+    SemanticEvaluation, NonFiniteGuard, TwoNetworkOptimization, L.LightningModule
 ):
     """Trains a semantic segmenter with a discriminator judging its label maps.
 
@@ -176,33 +176,6 @@ class AdversarialSegmentation(
         momentum = consistency.ema_momentum if consistency is not None else None
         self.teacher = EMATeacher(segmenter, momentum) if momentum is not None else None
 
-    @property
-    def iteration(self) -> int:
-        """Generator steps taken so far (``global_step`` counts both networks' steps)."""
-        return self.trainer.global_step // (1 + self.hparams.d_steps)
-
-    def configure_optimizers(self) -> Any:
-        g_opt = self.optimizer_factory(model=self.net)
-        d_opt = self.d_optimizer_factory(model=self.discriminator)
-        schedulers = [
-            {
-                "scheduler": factory(optimizer=opt, **self._filled_kwargs(opt, factory)),
-                "interval": self.hparams.scheduler_interval,
-            }
-            for opt, factory in ((g_opt, self.scheduler_factory), (d_opt, self.d_scheduler_factory))
-            if factory is not None
-        ]
-        return [g_opt, d_opt], schedulers
-
-    def _scheduler_steps(self) -> int:
-        # One scheduler step per batch; max_steps counts the 1 + d_steps optimizer steps of a
-        # batch (and training stops at the first batch reaching it).
-        batches = int(self.trainer.estimated_stepping_batches)
-        if self.trainer.max_steps > 0:
-            per_batch = 1 + self.hparams.d_steps
-            batches = min(batches, -(-self.trainer.max_steps // per_batch))
-        return batches
-
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         labeled = batch.get("labeled", batch)  # data.labeled_fraction < 1: a dict of two batches
         # Only Hung et al. learn from unlabeled images; the other methods use the labeled part.
@@ -248,10 +221,6 @@ class AdversarialSegmentation(
         self.log("train/loss", g_loss.detach(), prog_bar=True, batch_size=images.shape[0])
         self.log_dict(logged, batch_size=images.shape[0])
         if self.hparams.scheduler_interval == "step":
-            self._step_schedulers()
-
-    def on_train_epoch_end(self) -> None:
-        if self.hparams.scheduler_interval == "epoch":
             self._step_schedulers()
 
     def _segmenter_loss(
@@ -362,21 +331,6 @@ class AdversarialSegmentation(
         pseudo = logits.detach().argmax(1).masked_fill(~selected, self.hparams.ignore_index)
         loss = F.cross_entropy(logits.float(), pseudo, ignore_index=self.hparams.ignore_index)
         return loss, ratio
-
-    def _clip(self, optimizer: Any) -> None:
-        if self.hparams.gradient_clip_val:
-            self.clip_gradients(
-                optimizer,
-                gradient_clip_val=self.hparams.gradient_clip_val,
-                gradient_clip_algorithm="norm",
-            )
-
-    def _step_schedulers(self) -> None:
-        schedulers = self.lr_schedulers()
-        if schedulers is None:
-            return
-        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
-            scheduler.step()
 
 
 def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:

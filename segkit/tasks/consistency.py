@@ -231,7 +231,7 @@ class WeakToStrong:
         logged = {"train/mask_ratio": selected.float().mean()}
         true_mask = unlabeled.get("true_mask")
         if true_mask is not None:
-            logged.update(_pseudo_accuracy(pseudo, selected, true_mask))
+            logged.update(pseudo_label_accuracy(pseudo, selected, true_mask))
 
         batch, views = strong.shape[:2]
         height, width = strong.shape[-2:]
@@ -271,7 +271,7 @@ def _masked_cross_entropy(
     return (per_pixel * selected).sum() / selected.numel()
 
 
-def _pseudo_accuracy(
+def pseudo_label_accuracy(
     pseudo: torch.Tensor, selected: torch.Tensor, true_mask: torch.Tensor
 ) -> dict[str, torch.Tensor]:
     """``train/pseudo_acc``: the share of selected, labelled pixels whose pseudo-label is the

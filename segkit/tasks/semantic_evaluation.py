@@ -116,7 +116,14 @@ class SemanticEvaluation:
         """Update the split's scores and loss with a batch; its predicted classes [B,H,W]."""
         logits = self.predict_logits(batch["image"])
         mean_loss.update(self._loss(logits, batch["mask"]), weight=batch["image"].shape[0])
-        self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=stage == "val")
+        self.log(
+            f"{stage}/loss",
+            mean_loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=stage == "val",
+            add_dataloader_idx=False,  # each loader logs under its own stage name
+        )
         predicted = logits.argmax(1)
         scores.update(predicted, batch["mask"])
         return predicted
@@ -125,5 +132,7 @@ class SemanticEvaluation:
         # compute() already sums the confusion matrix across ranks: every rank logs the same.
         values = scores.compute()
         scores.reset()
-        self.log_dict({f"{stage}/{k}": v for k, v in values.items() if k != "miou"})
-        self.log(f"{stage}/miou", values["miou"], prog_bar=True)
+        logged = {f"{stage}/{k}": v for k, v in values.items() if k != "miou"}
+        self.log_dict(logged, add_dataloader_idx=False)
+        shown = stage != "val_source"
+        self.log(f"{stage}/miou", values["miou"], prog_bar=shown, add_dataloader_idx=False)

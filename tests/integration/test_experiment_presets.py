@@ -38,8 +38,15 @@ UNIMATCH = {
 }  # fmt: skip
 
 
+#: Domain-adaptation presets: (method, iterations, optimizer steps per iteration, batch, crop).
+ADAPTATION = {
+    "gta5_to_cityscapes_advent": ("advent", 120000, 2, 1, [512, 1024]),
+    "gta5_to_cityscapes_dacs": ("dacs", 250000, 1, 2, [512, 512]),
+}
+
+
 def test_every_preset_is_checked():
-    assert set(PRESETS) == set(EXPECTED) | set(UNIMATCH)
+    assert set(PRESETS) == set(EXPECTED) | set(UNIMATCH) | set(ADAPTATION)
 
 
 @pytest.mark.parametrize("preset", sorted(EXPECTED))
@@ -177,4 +184,67 @@ def test_a_unimatch_preset_trains_on_a_published_split_list(tmp_path, cityscapes
     assert "val/miou" in proc.stdout
     split = (run_dir / "labeled_split.json").read_text()
     assert images[0].name.removesuffix("_leftImg8bit.png") in split
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+
+
+@pytest.mark.parametrize("preset", sorted(ADAPTATION))
+def test_adaptation_preset_pins_the_papers_recipe(
+    compose_train, gta5_root, cityscapes_root, preset
+):
+    method, iterations, steps_per_iteration, batch, crop = ADAPTATION[preset]
+    cfg = compose_train(
+        f"experiment={preset}",
+        f"data.source.root={gta5_root}",
+        f"data.target.root={cityscapes_root}",
+    )
+    check_train_config(cfg)
+    OmegaConf.resolve(cfg)
+    assert cfg.data._target_ == "segkit.data.domain_pair.DomainPairDataModule"
+    assert cfg.data.source._target_ == "segkit.data.gta5.GTA5DataModule"
+    assert cfg.data.target._target_ == "segkit.data.cityscapes.CityscapesDataModule"
+    assert cfg.model._target_ == "segkit.tasks.adapt.DomainAdaptation"
+    assert cfg.model.method == method
+    segmenter = cfg.model.segmenter
+    assert (segmenter.encoder_name, segmenter.encoder_weights) == ("resnet101", "imagenet")
+    assert cfg.trainer.max_steps == iterations * steps_per_iteration
+    assert cfg.data.batch_size == batch and list(cfg.data.crop_size) == crop
+    # both domains' pipelines crop to the pair's size
+    for domain in ("source", "target"):
+        crop_step = cfg.data[domain].train_transform.transforms[1]
+        assert [crop_step.height, crop_step.width] == crop
+    assert cfg.optimizer.lr * cfg.optimizer.encoder_lr_mult == pytest.approx(2.5e-4)
+    assert cfg.optimizer.lr == pytest.approx(2.5e-3)  # DeepLab's 10x on the head
+    if method == "advent":
+        assert cfg.model.adv_weight == 0.001 and cfg.model.d_optimizer.lr == 1e-4
+    else:
+        assert (cfg.model.ema_momentum, cfg.model.threshold) == (0.99, 0.968)
+        assert cfg.data.target.strong_views == 1
+    net_cfg = {**OmegaConf.to_container(segmenter), "encoder_weights": None}
+    check_input_size(instantiate(net_cfg), crop, "data.crop_size")
+
+
+def test_an_adaptation_preset_trains_end_to_end_on_the_released_layouts(
+    tmp_path, gta5_root, cityscapes_root
+):
+    """GTA5 -> Cityscapes with DACS, shrunk, on fixture trees in the two datasets' formats."""
+    run_dir = tmp_path / "run"
+    proc = run_train(
+        "experiment=gta5_to_cityscapes_dacs",
+        f"data.source.root={gta5_root}",
+        f"data.target.root={cityscapes_root}",
+        "data.source.val_size=2",
+        "model.segmenter.encoder_name=resnet18",  # small and without ImageNet weights here
+        "model.segmenter.encoder_weights=null",
+        "data.crop_size=[64,64]",
+        "data.source.num_workers=0",
+        "data.target.num_workers=0",
+        "trainer.max_steps=2",
+        "trainer.val_check_interval=2",
+        "trainer.enable_progress_bar=false",
+        f"hydra.run.dir={run_dir}",
+    )
+    assert "val/miou" in proc.stdout
+    assert "no labelled test split: test skipped" in proc.stdout  # Cityscapes' test
+    metrics = (run_dir / "metrics.json").read_text()
+    assert "val_source/miou" in metrics  # GTA5's held-out frames
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()

@@ -1,7 +1,7 @@
-"""The precision matrix: every task family and semi-supervised method trains under 32-true,
-bf16-mixed and 16-mixed, with gradient clipping and without (a non-finite loss stops the run),
-resumes from its checkpoint, and a checkpoint trained under mixed precision evaluates, predicts
-and exports.
+"""The precision matrix: every task family, semi-supervised and domain-adaptation method trains
+under 32-true, bf16-mixed and 16-mixed, with gradient clipping and without (a non-finite loss
+stops the run), resumes from its checkpoint, and a checkpoint trained under mixed precision
+evaluates, predicts and exports.
 
 Each cell is one `segkit.train.train` job in this process (imports paid once per worker) on
 tiny inputs: 2 steps with clipping, then a resume for 2 more steps without clipping (the
@@ -82,13 +82,37 @@ FAMILIES = {
         "model.gradient_clip_val=1.0",
         "model.gradient_clip_val=null",
     ),
+    # Domain adaptation (docs/domain_adaptation.md) on data=synthetic_shift (DOMAIN_PAIR): an
+    # adversarial method and the mixing one.
+    "advent": (
+        ["model=adapt", "model/method=advent"],
+        "model.gradient_clip_val=1.0",
+        "model.gradient_clip_val=null",
+    ),
+    "dacs": (
+        ["model=adapt", "model/method=dacs", "model.threshold=0.2"],
+        "model.gradient_clip_val=1.0",
+        "model.gradient_clip_val=null",
+    ),
     # The preset clips at 5.0 (trainer.gradient_clip_val).
     "maskrcnn": (MASKRCNN, "trainer.gradient_clip_val=5.0", "trainer.gradient_clip_val=null"),
 }
-TINY = [
+TINY_DATA = [
     "data.image_size=32",
     "data.train_size=8",  # hung2018 at labeled_fraction 0.5: 2 labeled batches
     "data.val_size=2",
+]
+#: The same sizes for both domains of the domain-adaptation families.
+DOMAIN_PAIR = [
+    "data=synthetic_shift",
+    *(
+        f"data.{domain}.{key.removeprefix('data.')}"
+        for domain in ("source", "target")
+        for key in TINY_DATA
+    ),
+]
+ADAPTATION = ("advent", "dacs")
+TINY = [
     "data.batch_size=2",
     "trainer.limit_train_batches=2",
     "trainer.num_sanity_val_steps=0",
@@ -116,7 +140,7 @@ def monitored(metrics: dict[str, float]) -> float:
 
 
 def steps_per_batch(family: str) -> int:
-    adversarial = ("luc2016", "hung2018", "pix2pix", "fixmatch_hung2018")
+    adversarial = ("luc2016", "hung2018", "pix2pix", "fixmatch_hung2018", "advent")
     return 2 if family in adversarial else 1  # segmenter + discriminator
 
 
@@ -124,7 +148,8 @@ def train_and_resume(run_dir: Path, family: str, precision: str) -> tuple[dict, 
     """(checkpoint after 2 clipped steps, checkpoint after 2 more unclipped ones, the final
     metrics of the resumed run)."""
     overrides, clip_on, clip_off = FAMILIES[family]
-    common = [*TINY, *overrides, f"trainer.precision={precision}"]
+    data = DOMAIN_PAIR if family in ADAPTATION else TINY_DATA
+    common = [*data, *TINY, *overrides, f"trainer.precision={precision}"]
     first = train_job(run_dir, [*common, clip_on, "trainer.max_epochs=1"])
     assert math.isfinite(monitored(first))
     stored = checkpoint(run_dir)

@@ -1,5 +1,6 @@
-"""A callback for distributed semi-supervised tests: every rank saves the names of the
-unlabeled images it trained on, per epoch, where the test reads them."""
+"""A callback for distributed semi-supervised and domain-adaptation tests: every rank saves
+the names of the unlabeled (or target) images it trained on, per epoch, where the test reads
+them."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import lightning as L
 
 
 class SaveUnlabeledNames(L.Callback):
-    def __init__(self, out_dir: str) -> None:
-        self.out_dir, self.names = Path(out_dir), {}
+    def __init__(self, out_dir: str, part: str = "unlabeled") -> None:
+        self.out_dir, self.part, self.names = Path(out_dir), part, {}
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         epoch = self.names.setdefault(str(trainer.current_epoch), [])
-        epoch.extend(batch["unlabeled"]["name"])
+        epoch.extend(batch[self.part]["name"])
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,155 @@
+"""Domain adaptation data: a labeled source domain and an unlabeled target domain in one
+datamodule (``model=adapt``, docs/domain_adaptation.md).
+
+Training batches are ``{"source": semantic batch, "target": unlabeled batch}`` (the target's
+whole training set, its labels never returned; `SplitsDataModule.unlabeled_train`), iterated
+together by Lightning (the shorter loader cycles). Validation is the target's val split first
+(``val/...``, what ``monitor`` reads) and the source's second (logged as ``val_source/...``);
+test is the target's. The two label spaces must agree, or a ``label_mapping`` must say how
+source classes become target classes; otherwise the datamodule refuses to be built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from segkit.data.base import SplitsDataModule
+from segkit.data.label_spaces import check_label_spaces
+
+
+class MappedLabels(Dataset):
+    """Semantic samples of `dataset` with their mask's classes mapped by a lookup table
+    (int64 [256] or longer: class -> new class)."""
+
+    def __init__(self, dataset: Dataset, table: torch.Tensor) -> None:
+        self.dataset, self.table = dataset, table
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = dict(self.dataset[index])
+        sample["mask"] = self.table[sample["mask"]]
+        return sample
+
+
+class DomainPairDataModule(L.LightningDataModule):
+    """A labeled source and an unlabeled target datamodule (any `SplitsDataModule`).
+
+    Args:
+        source: the labeled domain (its training pipeline and batch size are used).
+        target: the unlabeled domain; its ``strong_views``/``strong_transform`` make strong
+            views of target images (DACS), ``unlabeled_true_masks`` keeps their hidden masks
+            for monitoring only (``train/pseudo_acc``).
+        batch_size: the batch size of both domains (None: each module's own).
+        crop_size: [height, width] of both domains' training crops, which their pipelines
+            read by interpolation (``${data.crop_size}``); None where they have none.
+        num_classes, class_names, ignore_index, palette, in_channels: the target's label space
+            and image channels (every data config exposes them; checked against the
+            modules' own where they have them).
+        label_mapping: source class -> target class (or ignore_index), when the two datasets
+            name their classes differently; None: they must be the same classes.
+        source_classes: the source's class names (default: the source module's
+            ``class_names``).
+    """
+
+    def __init__(
+        self,
+        source: SplitsDataModule,
+        target: SplitsDataModule,
+        num_classes: int,
+        class_names: Sequence[str],
+        ignore_index: int = 255,
+        palette: Sequence[Sequence[int]] | None = None,
+        in_channels: int = 3,
+        batch_size: int | None = None,
+        crop_size: Sequence[int] | None = None,
+        label_mapping: Mapping[int, int] | None = None,
+        source_classes: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.source, self.target = source, target
+        if batch_size is not None:
+            source.batch_size = target.batch_size = batch_size
+        self.batch_size, self.in_channels = batch_size, in_channels
+        self.crop_size = list(crop_size) if crop_size is not None else None
+        for name, module in (("source", source), ("target", target)):
+            channels = getattr(module, "in_channels", in_channels)
+            if channels != in_channels:
+                raise ValueError(
+                    f"data.{name} gives {channels}-channel images but data.in_channels="
+                    f"{in_channels}: both domains must have the network's input channels"
+                )
+        self.num_classes, self.class_names = num_classes, list(class_names)
+        self.ignore_index, self.palette = ignore_index, palette
+        target_names = list(getattr(target, "class_names", None) or class_names)
+        if target_names != self.class_names or len(self.class_names) != num_classes:
+            raise ValueError(
+                f"data.class_names {self.class_names} (num_classes={num_classes}) must be the "
+                f"target's classes {target_names}"
+            )
+        source_names = source_classes or getattr(source, "class_names", None)
+        if source_names is None:
+            raise ValueError("data.source_classes: name the source's classes")
+        check_label_spaces(source_names, target_names, label_mapping, ignore_index)
+        self.label_mapping = (
+            {int(k): int(v) for k, v in label_mapping.items()} if label_mapping else None
+        )
+
+    @property
+    def has_labeled_test(self) -> bool:
+        return getattr(self.target, "has_labeled_test", False)
+
+    @property
+    def task(self) -> str:
+        return "semantic"
+
+    def dataset(self, split: str) -> Dataset:
+        """The target's split (what validation scores and pictures show)."""
+        return self.target.dataset(split)
+
+    def take_bad_sample_count(self, split: str) -> int:
+        return sum(m.take_bad_sample_count(split) for m in (self.source, self.target))
+
+    def setup(self, stage: str) -> None:
+        for module in (self.source, self.target):
+            module.trainer = self.trainer  # their samplers shard by the trainer's ranks
+            module.setup(stage)
+
+    def source_train(self) -> Dataset:
+        """The source's labeled training samples, classes mapped to the target's."""
+        train = self.source.dataset("train")
+        return train if self.label_mapping is None else MappedLabels(train, self._table())
+
+    def train_dataloader(self) -> dict[str, DataLoader]:
+        return {
+            "source": self.source._loader(self.source_train(), self.source.batch_size, True),
+            "target": self.target._loader(
+                self.target.unlabeled_train(), self.target.batch_size, True
+            ),
+        }
+
+    def val_dataloader(self) -> list[DataLoader]:
+        """[target val, source val]: the task logs the second as ``val_source/...``."""
+        source_val = self.source.dataset("val")
+        if self.label_mapping is not None:
+            source_val = MappedLabels(source_val, self._table())
+        return [
+            self.target.val_dataloader(),
+            self.source._loader(source_val, self.source.val_batch_size, train=False),
+        ]
+
+    def test_dataloader(self) -> DataLoader:
+        return self.target.test_dataloader()
+
+    def _table(self) -> torch.Tensor:
+        """int64 [256]: source class -> target class (unmapped values: ignore_index)."""
+        table = torch.full((256,), self.ignore_index, dtype=torch.long)
+        for source, target in (self.label_mapping or {}).items():
+            table[source] = target
+        return table

@@ -1,0 +1,258 @@
+"""DomainAdaptation and its data: what reaches which loss, each method's steps, the pair
+datamodule, refused label spaces, the synthetic domain shift."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from segkit.data.domain_pair import DomainPairDataModule
+from segkit.data.label_spaces import check_label_spaces
+from segkit.data.scenes import SceneSpec, SceneStyle, render_scene
+from segkit.data.synthetic import SyntheticDataModule
+from segkit.models.discriminators import ConfidenceDiscriminator
+from segkit.optim import build_optimizer
+from segkit.run.config_checks import ConfigError, check_train_config
+from segkit.tasks.adapt import METHODS, DomainAdaptation
+from tests.unit.test_adversarial_task import C, Scenes, make_trainer
+from tests.unit.test_consistency import TinyNet
+from tests.unit.test_semi_task import RecordingLoss
+
+
+class TargetScenes(Dataset):
+    """Unlabeled target samples: another image stream, a strong view, the hidden mask."""
+
+    def __init__(self, n: int) -> None:
+        self.scenes = Scenes(n, offset=7)
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+    def __getitem__(self, i: int) -> dict:
+        sample = self.scenes[i]
+        image = sample["image"] * 0.5 + 1.0  # a shifted domain
+        return {
+            "image": image,
+            "strong": (image + 0.1)[None],
+            "true_mask": sample["mask"],
+            "name": f"t{i}",
+        }
+
+
+def pair_loaders(source_n: int = 4, target_n: int = 6) -> dict[str, DataLoader]:
+    return {
+        "source": DataLoader(Scenes(source_n), batch_size=2),
+        "target": DataLoader(TargetScenes(target_n), batch_size=2),
+    }
+
+
+def make_task(method: str, loss: nn.Module | None = None, **kwargs) -> DomainAdaptation:
+    torch.manual_seed(0)
+    adversarial = method in ("adaptsegnet", "advent")
+    optimizer = functools.partial(build_optimizer, optimizer="torch.optim.AdamW", lr=1e-2)
+    return DomainAdaptation(
+        segmenter=TinyNet(),
+        loss=loss or nn.CrossEntropyLoss(ignore_index=255),
+        optimizer=optimizer,
+        method=method,
+        discriminator=ConfidenceDiscriminator(C, base_channels=8) if adversarial else None,
+        d_optimizer=optimizer if adversarial else None,
+        num_classes=C,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_target_batches_never_reach_the_supervised_loss(tmp_path, method):
+    loss = RecordingLoss()
+    make_trainer(tmp_path, max_epochs=1).fit(
+        make_task(method, loss=loss, threshold=0.0), train_dataloaders=pair_loaders()
+    )
+    source_masks = {tuple(Scenes(4)[i]["mask"].flatten().tolist()) for i in range(4)}
+    assert len(loss.masks) == 3  # one per step: the target loader's 3 batches, source cycles
+    for batch in loss.masks:
+        for mask in batch:
+            assert tuple(mask.flatten().tolist()) in source_masks
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_method_trains_its_networks_and_logs_its_terms(tmp_path, method):
+    task = make_task(method, threshold=0.0, ema_momentum=0.9 if method == "dacs" else None)
+    start = [p.clone() for p in task.parameters()]
+    trainer = make_trainer(tmp_path, max_epochs=1)
+    trainer.fit(task, train_dataloaders=pair_loaders())
+    adversarial = method in ("adaptsegnet", "advent")
+    assert trainer.global_step == (6 if adversarial else 3)  # + a discriminator step per batch
+    assert task.iteration == 3
+    changed = [not torch.equal(a, b) for a, b in zip(start, task.parameters(), strict=True)]
+    assert all(changed[: len(list(task.net.parameters()))])  # the segmenter learned
+    logged = trainer.callback_metrics
+    expected = {
+        "source_only": {"train/sup_loss"},
+        "minent": {"train/sup_loss", "train/target_entropy", "train/entropy_loss"},
+        "adaptsegnet": {"train/adv_loss", "train/d_loss", "train/d_source_acc"},
+        "advent": {"train/adv_loss", "train/d_loss", "train/d_target_acc"},
+        "dacs": {"train/mix_loss", "train/mix_source_ratio", "train/pseudo_weight"},
+    }[method]
+    assert expected <= set(logged)
+    assert all(torch.isfinite(v) for k, v in logged.items() if k.startswith("train/"))
+    if adversarial:
+        assert 0.0 <= logged["train/d_source_acc"] <= 1.0
+        d_params = list(task.discriminator.parameters())
+        assert all(changed[-len(d_params) :])  # the discriminator learned too
+    if method == "dacs":
+        assert logged["train/pseudo_weight"] == 1.0  # threshold 0: every pixel confident
+        assert 0.0 < logged["train/mix_source_ratio"] < 1.0
+        assert 0.0 <= logged["train/pseudo_acc_all"] <= 1.0  # hidden target masks: logging
+        assert int(task.teacher.updates) == 3
+    if method == "source_only":
+        assert "train/target_entropy" not in logged
+
+
+def test_adaptation_terms_wait_for_adapt_start(tmp_path):
+    trainer = make_trainer(tmp_path, max_epochs=1)
+    trainer.fit(make_task("advent", adapt_start=100), train_dataloaders=pair_loaders())
+    assert trainer.callback_metrics["train/adv_loss"] == 0.0  # the discriminator still learns
+    assert "train/d_loss" in trainer.callback_metrics
+    trainer = make_trainer(tmp_path, max_epochs=1)
+    trainer.fit(make_task("dacs", adapt_start=100), train_dataloaders=pair_loaders())
+    assert "train/mix_loss" not in trainer.callback_metrics
+
+
+def test_methods_refuse_a_missing_or_needless_discriminator():
+    optimizer = functools.partial(build_optimizer, optimizer="torch.optim.AdamW", lr=1e-2)
+    common = dict(segmenter=TinyNet(), loss=nn.CrossEntropyLoss(), optimizer=optimizer)
+    with pytest.raises(ValueError, match=r"method=advent: needs a discriminator"):
+        DomainAdaptation(**common, method="advent")
+    with pytest.raises(ValueError, match=r"method=dacs: trains no discriminator"):
+        DomainAdaptation(
+            **common, method="dacs", discriminator=ConfidenceDiscriminator(C), d_optimizer=optimizer
+        )
+    with pytest.raises(ValueError, match=r"method='cycada' is invalid"):
+        DomainAdaptation(**common, method="cycada")
+
+
+def test_a_batch_without_a_target_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"domain pair data config"):
+        make_trainer(tmp_path, max_epochs=1).fit(
+            make_task("advent"), train_dataloaders=DataLoader(Scenes(4), batch_size=2)
+        )
+
+
+def synthetic(**kwargs) -> SyntheticDataModule:
+    defaults = dict(image_size=32, train_size=8, val_size=4, test_size=4, batch_size=4)
+    return SyntheticDataModule(**{**defaults, **kwargs})
+
+
+NAMES = ["background", "disc", "triangle", "ring", "cross"]
+
+
+def test_the_pair_trains_on_labeled_source_and_unlabeled_target_and_validates_on_both():
+    pair = DomainPairDataModule(
+        synthetic(),
+        synthetic(seed=1, style={"hue_shift": 90.0}, unlabeled_true_masks=True),
+        num_classes=5,
+        class_names=NAMES,
+        batch_size=2,
+    )
+    pair.setup("fit")
+    loaders = pair.train_dataloader()
+    source, target = next(iter(loaders["source"])), next(iter(loaders["target"]))
+    assert source["image"].shape == target["image"].shape == (2, 3, 32, 32)
+    assert "mask" in source and "mask" not in target and "true_mask" in target
+    target_val, source_val = pair.val_dataloader()
+    assert next(iter(target_val))["name"][0] == pair.target.dataset("val").sample_name(0)
+    assert next(iter(source_val))["name"][0] == pair.source.dataset("val").sample_name(0)
+    assert pair.dataset("val") is pair.target.dataset("val") and pair.has_labeled_test
+
+
+def test_label_spaces_must_agree_or_be_mapped():
+    with pytest.raises(ValueError, match=r"differ from the target's 3"):
+        check_label_spaces(["bg", "car", "road"], ["bg", "road", "car"], None)
+    check_label_spaces(["bg", "car", "road"], ["bg", "road", "car"], {0: 0, 1: 2, 2: 1})
+    with pytest.raises(ValueError, match=r"leaves source classes \[2\] unmapped"):
+        check_label_spaces(["bg", "car", "road"], ["bg", "road"], {0: 0, 1: 255})
+    with pytest.raises(ValueError, match=r"1 -> 5 is not a target class"):
+        check_label_spaces(["bg", "car"], ["bg", "road"], {0: 0, 1: 5})
+    with pytest.raises(ValueError, match=r"differ from the target's 4"):
+        DomainPairDataModule(
+            synthetic(),
+            synthetic(num_classes=4),
+            num_classes=4,
+            class_names=NAMES[:4],
+        )
+
+
+def test_a_label_mapping_renames_source_classes():
+    mapping = {0: 0, 1: 255, 2: 1, 3: 2, 4: 3}  # disc ignored, the rest shifted down
+    pair = DomainPairDataModule(
+        synthetic(),
+        synthetic(num_classes=4, class_names=["background", "triangle", "ring", "cross"]),
+        num_classes=4,
+        class_names=["background", "triangle", "ring", "cross"],
+        label_mapping=mapping,
+    )
+    pair.setup("fit")
+    original = pair.source.dataset("train")[0]["mask"]
+    mapped = pair.source_train()[0]["mask"]
+    table = torch.tensor([mapping[i] for i in range(5)])
+    assert torch.equal(mapped, table[original])
+    source_val = pair.val_dataloader()[1].dataset[0]["mask"]
+    assert set(source_val.unique().tolist()) <= {0, 1, 2, 3, 255}
+
+
+def test_domain_pairs_and_models_must_match_before_training(compose_train):
+    check_train_config(compose_train("model=adapt", "data=synthetic_shift"))
+    for method in METHODS:
+        check_train_config(
+            compose_train("model=adapt", f"model/method={method}", "data=synthetic_shift")
+        )
+    with pytest.raises(ConfigError, match=r"train it with model=adapt"):
+        check_train_config(compose_train("model=unet", "data=synthetic_shift"))
+    with pytest.raises(ConfigError, match=r"choose a domain pair data config"):
+        check_train_config(compose_train("model=adapt"))
+    cfg = compose_train(
+        "model=adapt",
+        "data=synthetic_shift",
+        "data.target.num_classes=4",
+        "data.target.class_names=[background,disc,triangle,ring]",
+        "data.target.palette=[[0,0,0],[1,1,1],[2,2,2],[3,3,3]]",
+    )
+    with pytest.raises(ConfigError, match=r"differ from the target's 4"):
+        check_train_config(cfg)
+    with pytest.raises(ConfigError, match=r"model.method=advent needs"):
+        check_train_config(
+            compose_train("model=adapt", "data=synthetic_shift", "model.discriminator=null")
+        )
+
+
+def test_a_style_changes_the_look_of_a_scene_not_its_layout():
+    plain = render_scene(SceneSpec(height=48, width=48), 3, 5)
+    restyled = render_scene(
+        SceneSpec(height=48, width=48, style=SceneStyle(hue_shift=90, brightness=0.6, blur=1.0)),
+        3,
+        5,
+    )
+    assert np.array_equal(plain.mask, restyled.mask)
+    assert np.abs(plain.image.astype(float) - restyled.image).mean() > 10
+    assert restyled.image.mean() < plain.image.mean()  # dimmer lighting
+    default = render_scene(SceneSpec(height=48, width=48, style=SceneStyle()), 3, 5)
+    assert np.array_equal(default.image, plain.image)  # the default style is the old look
+    smaller = [
+        (render_scene(SceneSpec(style=SceneStyle(object_scale=s)), 0, i).mask > 0).sum()
+        for s in (1.0, 0.6)
+        for i in range(8)
+    ]
+    assert sum(smaller[8:]) < 0.6 * sum(smaller[:8])
+
+
+def test_style_keys_are_checked():
+    with pytest.raises(ValueError, match=r"data.style has unknown keys \['hue'\]"):
+        synthetic(style={"hue": 30})
+    with pytest.raises(ValueError, match=r"style.brightness=0.0 is invalid"):
+        synthetic(style={"brightness": 0.0})
