@@ -119,6 +119,8 @@ class DomainPairDataModule(L.LightningDataModule):
     def setup(self, stage: str) -> None:
         for module in (self.source, self.target):
             module.trainer = self.trainer  # their samplers shard by the trainer's ranks
+        # Test is the target's alone (a source such as GTA5 has no test split).
+        for module in (self.target,) if stage == "test" else (self.source, self.target):
             module.setup(stage)
 
     def source_train(self) -> Dataset:

@@ -256,3 +256,21 @@ def test_style_keys_are_checked():
         synthetic(style={"hue": 30})
     with pytest.raises(ValueError, match=r"style.brightness=0.0 is invalid"):
         synthetic(style={"brightness": 0.0})
+
+
+def test_testing_reads_the_target_alone():
+    class NoTest(SyntheticDataModule):
+        def build_dataset(self, split: str):
+            if split == "test":
+                raise AssertionError("the source's test split was read")
+            return super().build_dataset(split)
+
+    pair = DomainPairDataModule(
+        NoTest(image_size=32, train_size=8, val_size=4, batch_size=2),
+        synthetic(seed=1),
+        num_classes=5,
+        class_names=NAMES,
+    )
+    pair.setup("test")
+    batch = next(iter(pair.test_dataloader()))
+    assert batch["name"][0] == pair.target.dataset("test").sample_name(0)
