@@ -73,6 +73,35 @@ def cityscapes_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def synthia_root(tmp_path_factory) -> Path:
+    """A small SYNTHIA-RAND-CITYSCAPES tree in the released format: 6 RGB frames (64x128) in
+    RGB/, 16-bit 3-channel PNGs of the same names in GT/LABELS/ (class id in the first channel:
+    road 3, sky 1, a car 8 and a lane marking 22; instance ids above 255 in the second)."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("synthia")
+    (root / "RGB").mkdir()
+    (root / "GT" / "LABELS").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        name = f"{i:07d}.png"
+        Image.fromarray(rng.integers(0, 256, (64, 128, 3), dtype=np.uint8)).save(
+            root / "RGB" / name
+        )
+        ids = np.full((64, 128), 3, dtype=np.uint16)  # road
+        ids[:16] = 1  # sky
+        ids[30:40, 10 + i : 40 + i] = 8  # a car
+        ids[50:52] = 22  # a lane marking: ignored
+        instances = np.zeros_like(ids)
+        instances[30:40, 10 + i : 40 + i] = 300 + i
+        rgb = np.stack([ids, instances, np.zeros_like(ids)], axis=-1)
+        cv2.imwrite(str(root / "GT" / "LABELS" / name), rgb[..., ::-1])  # OpenCV writes BGR
+    return root
+
+
+@pytest.fixture(scope="session")
 def gta5_root(tmp_path_factory) -> Path:
     """A small GTA5 tree in the released format: 6 RGB frames (64x128) in images/, palette
     PNGs of Cityscapes labelIds of the same names in labels/ (road, car, sky, and 34, a value

@@ -54,6 +54,8 @@ def overrides(method: str, seed: int, args: argparse.Namespace) -> list[str]:
         model.append(f"model.discriminator.base_channels={args.d_channels}")
     if method == "dacs" and args.ema is not None:
         model.append(f"model.ema_momentum={args.ema}")
+    if method == "dacs" and args.teacher_norm is not None:
+        model.append(f"model.teacher_normalization={args.teacher_norm}")
     steps = args.iters * (2 if method in ADVERSARIAL else 1)
     common = [
         f"data.batch_size={args.batch_size}",
@@ -180,6 +182,12 @@ def main() -> None:
         "--adapt-start", type=float, default=0.25, help="share of the run on the source alone"
     )
     parser.add_argument("--ema", type=float, default=None, help="DACS's EMA momentum override")
+    parser.add_argument(
+        "--teacher-norm",
+        choices=("batch", "running"),
+        default=None,
+        help="DACS teacher's batch-norm statistics (default: the preset's, batch)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (CPU: one per core)")

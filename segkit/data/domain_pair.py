@@ -6,7 +6,9 @@ whole training set, its labels never returned; `SplitsDataModule.unlabeled_train
 together by Lightning (the shorter loader cycles). Validation is the target's val split first
 (``val/...``, what ``monitor`` reads) and the source's second (logged as ``val_source/...``);
 test is the target's. The two label spaces must agree, or a ``label_mapping`` must say how
-source classes become target classes; otherwise the datamodule refuses to be built.
+source classes become target classes; otherwise the datamodule refuses to be built. A
+``target_label_mapping`` evaluates the target in a smaller label space, the pair's (SYNTHIA ->
+Cityscapes: Cityscapes' 19 classes scored as the 16 SYNTHIA has).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from segkit.data.label_spaces import check_label_spaces
 
 
 class MappedLabels(Dataset):
-    """Semantic samples of `dataset` with their mask's classes mapped by a lookup table
-    (int64 [256] or longer: class -> new class)."""
+    """Samples of `dataset` with the classes of their ``"mask"`` (semantic samples) or
+    ``"true_mask"`` (unlabeled ones that keep it) mapped by a lookup table (int64 [256]:
+    class -> new class)."""
 
     def __init__(self, dataset: Dataset, table: torch.Tensor) -> None:
         self.dataset, self.table = dataset, table
@@ -34,8 +37,19 @@ class MappedLabels(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         sample = dict(self.dataset[index])
-        sample["mask"] = self.table[sample["mask"]]
+        for key in ("mask", "true_mask"):
+            if key in sample:
+                sample[key] = self.table[sample[key]]
         return sample
+
+
+def mapping_table(mapping: Mapping[int, int], ignore_index: int) -> torch.Tensor:
+    """int64 [256]: class -> ``mapping[class]``; unmapped values (the ignore index) become
+    `ignore_index`."""
+    table = torch.full((256,), ignore_index, dtype=torch.long)
+    for old, new in mapping.items():
+        table[int(old)] = int(new)
+    return table
 
 
 class DomainPairDataModule(L.LightningDataModule):
@@ -49,13 +63,16 @@ class DomainPairDataModule(L.LightningDataModule):
         batch_size: the batch size of both domains (None: each module's own).
         crop_size: [height, width] of both domains' training crops, which their pipelines
             read by interpolation (``${data.crop_size}``); None where they have none.
-        num_classes, class_names, ignore_index, palette, in_channels: the target's label space
-            and image channels (every data config exposes them; checked against the
-            modules' own where they have them).
-        label_mapping: source class -> target class (or ignore_index), when the two datasets
+        num_classes, class_names, ignore_index, palette, in_channels: the pair's label space
+            (the target's, unless ``target_label_mapping``) and image channels (every data
+            config exposes them; checked against the modules' own where they have them).
+        label_mapping: source class -> pair class (or ignore_index), when the two datasets
             name their classes differently; None: they must be the same classes.
         source_classes: the source's class names (default: the source module's
             ``class_names``).
+        target_label_mapping: target class -> pair class (or ignore_index), to score the
+            target in the pair's smaller label space; None: the target's classes are the
+            pair's.
     """
 
     def __init__(
@@ -71,6 +88,7 @@ class DomainPairDataModule(L.LightningDataModule):
         crop_size: Sequence[int] | None = None,
         label_mapping: Mapping[int, int] | None = None,
         source_classes: Sequence[str] | None = None,
+        target_label_mapping: Mapping[int, int] | None = None,
     ) -> None:
         super().__init__()
         self.source, self.target = source, target
@@ -87,18 +105,39 @@ class DomainPairDataModule(L.LightningDataModule):
                 )
         self.num_classes, self.class_names = num_classes, list(class_names)
         self.ignore_index, self.palette = ignore_index, palette
-        target_names = list(getattr(target, "class_names", None) or class_names)
-        if target_names != self.class_names or len(self.class_names) != num_classes:
+        if len(self.class_names) != num_classes:
             raise ValueError(
-                f"data.class_names {self.class_names} (num_classes={num_classes}) must be the "
-                f"target's classes {target_names}"
+                f"data.class_names names {len(self.class_names)} classes, data.num_classes is "
+                f"{num_classes}"
+            )
+        target_names = list(getattr(target, "class_names", None) or class_names)
+        if target_label_mapping is None and target_names != self.class_names:
+            raise ValueError(
+                f"data.class_names {self.class_names} must be the target's classes "
+                f"{target_names}, or data.target_label_mapping must map the target's to them"
             )
         source_names = source_classes or getattr(source, "class_names", None)
         if source_names is None:
             raise ValueError("data.source_classes: name the source's classes")
-        check_label_spaces(source_names, target_names, label_mapping, ignore_index)
-        self.label_mapping = (
-            {int(k): int(v) for k, v in label_mapping.items()} if label_mapping else None
+        pair = "target" if target_label_mapping is None else "pair"
+        check_label_spaces(
+            source_names, self.class_names, label_mapping, ignore_index, sides=("source", pair)
+        )
+        check_label_spaces(
+            target_names,
+            self.class_names,
+            target_label_mapping,
+            ignore_index,
+            "target_label_mapping",
+            ("target", "pair"),
+        )
+        self.source_table = (
+            mapping_table(label_mapping, ignore_index) if label_mapping is not None else None
+        )
+        self.target_table = (
+            mapping_table(target_label_mapping, ignore_index)
+            if target_label_mapping is not None
+            else None
         )
 
     @property
@@ -110,8 +149,9 @@ class DomainPairDataModule(L.LightningDataModule):
         return "semantic"
 
     def dataset(self, split: str) -> Dataset:
-        """The target's split (what validation scores and pictures show)."""
-        return self.target.dataset(split)
+        """The target's split in the pair's label space (what validation scores and pictures
+        show)."""
+        return _mapped(self.target.dataset(split), self.target_table)
 
     def take_bad_sample_count(self, split: str) -> int:
         return sum(m.take_bad_sample_count(split) for m in (self.source, self.target))
@@ -124,34 +164,34 @@ class DomainPairDataModule(L.LightningDataModule):
             module.setup(stage)
 
     def source_train(self) -> Dataset:
-        """The source's labeled training samples, classes mapped to the target's."""
-        train = self.source.dataset("train")
-        return train if self.label_mapping is None else MappedLabels(train, self._table())
+        """The source's labeled training samples, classes mapped to the pair's."""
+        return _mapped(self.source.dataset("train"), self.source_table)
 
     def train_dataloader(self) -> dict[str, DataLoader]:
+        target = _mapped(self.target.unlabeled_train(), self.target_table)  # its true masks
         return {
             "source": self.source._loader(self.source_train(), self.source.batch_size, True),
-            "target": self.target._loader(
-                self.target.unlabeled_train(), self.target.batch_size, True
-            ),
+            "target": self.target._loader(target, self.target.batch_size, True),
         }
 
     def val_dataloader(self) -> list[DataLoader]:
         """[target val, source val]: the task logs the second as ``val_source/...``."""
-        source_val = self.source.dataset("val")
-        if self.label_mapping is not None:
-            source_val = MappedLabels(source_val, self._table())
+        source_val = _mapped(self.source.dataset("val"), self.source_table)
         return [
-            self.target.val_dataloader(),
+            self._in_pair_classes(self.target.val_dataloader()),
             self.source._loader(source_val, self.source.val_batch_size, train=False),
         ]
 
     def test_dataloader(self) -> DataLoader:
-        return self.target.test_dataloader()
+        return self._in_pair_classes(self.target.test_dataloader())
 
-    def _table(self) -> torch.Tensor:
-        """int64 [256]: source class -> target class (unmapped values: ignore_index)."""
-        table = torch.full((256,), self.ignore_index, dtype=torch.long)
-        for source, target in (self.label_mapping or {}).items():
-            table[source] = target
-        return table
+    def _in_pair_classes(self, loader: DataLoader) -> DataLoader:
+        """A target evaluation loader, its masks mapped by ``target_label_mapping``."""
+        if self.target_table is None:
+            return loader
+        mapped = MappedLabels(loader.dataset, self.target_table)
+        return self.target._loader(mapped, loader.batch_size, train=False)
+
+
+def _mapped(dataset: Dataset, table: torch.Tensor | None) -> Dataset:
+    return dataset if table is None else MappedLabels(dataset, table)

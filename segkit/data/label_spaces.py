@@ -11,34 +11,38 @@ def check_label_spaces(
     target_classes: Sequence[str],
     mapping: Mapping[int, int] | None,
     ignore_index: int = 255,
+    key: str = "label_mapping",
+    sides: tuple[str, str] = ("source", "target"),
 ) -> None:
     """ValueError unless the source's classes are the target's (same count and names, in
     order), or `mapping` (source class -> target class, or `ignore_index`) covers every source
-    class with a valid target class."""
+    class with a valid target class. `key` (the config key of `mapping`) and `sides` (the
+    two label spaces' names) word the errors."""
     source_classes, target_classes = list(source_classes), list(target_classes)
+    source, target = sides
     if mapping is None:
         if source_classes != target_classes:
             raise ValueError(
-                f"the source's {len(source_classes)} classes {source_classes} differ from the "
-                f"target's {len(target_classes)} {target_classes}: domain adaptation needs one "
-                "label space; give data.label_mapping (source class index -> target class "
+                f"the {source}'s {len(source_classes)} classes {source_classes} differ from the "
+                f"{target}'s {len(target_classes)} {target_classes}: domain adaptation needs one "
+                f"label space; give data.{key} ({source} class index -> {target} class "
                 "index) to map them"
             )
         return
-    for source, target in mapping.items():
-        if not 0 <= int(source) < len(source_classes):
+    for old, new in mapping.items():
+        if not 0 <= int(old) < len(source_classes):
             raise ValueError(
-                f"data.label_mapping: source class {source} does not exist (the source has "
+                f"data.{key}: {source} class {old} does not exist (the {source} has "
                 f"classes 0..{len(source_classes) - 1})"
             )
-        if int(target) != ignore_index and not 0 <= int(target) < len(target_classes):
+        if int(new) != ignore_index and not 0 <= int(new) < len(target_classes):
             raise ValueError(
-                f"data.label_mapping: {source} -> {target} is not a target class (expected "
+                f"data.{key}: {old} -> {new} is not a {target} class (expected "
                 f"0..{len(target_classes) - 1} or {ignore_index} to ignore)"
             )
     missing = [i for i in range(len(source_classes)) if i not in {int(k) for k in mapping}]
     if missing:
         raise ValueError(
-            f"data.label_mapping leaves source classes {missing} unmapped: map each to a "
-            f"target class or to {ignore_index} (ignored)"
+            f"data.{key} leaves {source} classes {missing} unmapped: map each to a "
+            f"{target} class or to {ignore_index} (ignored)"
         )

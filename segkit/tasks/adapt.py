@@ -23,6 +23,7 @@ from segkit.tasks.adaptation_losses import (
     weighted_cross_entropy,
 )
 from segkit.tasks.consistency import (
+    TEACHER_NORMALIZATIONS,
     EMATeacher,
     confident_pixels,
     pseudo_label_accuracy,
@@ -56,7 +57,8 @@ class DomainAdaptation(
     - ``advent`` (Vu et al. 2019): the same on self-information maps ``-p log p / log C``.
     - ``minent`` (Vu et al. 2019): ``entropy_weight`` x the target's mean normalised entropy.
     - ``dacs`` (Tranheden et al. 2021): pseudo-labels from the target's weak view (the EMA
-      teacher's with ``ema_momentum``, else the segmenter's, without gradient); ClassMix pastes
+      teacher's with ``ema_momentum``, its batch-norm as ``teacher_normalization`` says, else
+      the segmenter's in training mode, without gradient); ClassMix pastes
       half the classes of each source image onto the target image (its first strong view when
       the target has strong views); ``mix_weight`` x the cross-entropy of the mixed image
       against the mixed labels, source pixels weighted 1 and target pixels by the share of
@@ -92,6 +94,10 @@ class DomainAdaptation(
         mix_weight: weight of DACS's mixed loss (1).
         threshold: DACS's pseudo-label confidence threshold (0.968).
         ema_momentum: None, or the momentum of DACS's EMA teacher (0.99 in the paper).
+        teacher_normalization: how the teacher's batch-norm layers normalise target images:
+            "batch" (each target batch's own statistics, as DACS's teacher, which stays in
+            training mode) or "running" (eval mode: the student's running statistics, mostly
+            the source's).
         adapt_start: iterations on source images only before the adaptation terms start.
         d_steps: discriminator steps per segmenter step.
         gradient_clip_val: clip each network's gradient norm to this.
@@ -115,6 +121,7 @@ class DomainAdaptation(
         mix_weight: float = 1.0,
         threshold: float = 0.968,
         ema_momentum: float | None = None,
+        teacher_normalization: str = "batch",
         adapt_start: int = 0,
         d_steps: int = 1,
         gradient_clip_val: float | None = None,
@@ -150,6 +157,11 @@ class DomainAdaptation(
             raise ValueError(f"threshold={threshold} is invalid: expected 0..1")
         if ema_momentum is not None and not 0.0 < ema_momentum < 1.0:
             raise ValueError(f"ema_momentum={ema_momentum} is invalid: expected 0 < m < 1")
+        if teacher_normalization not in TEACHER_NORMALIZATIONS:
+            raise ValueError(
+                f"teacher_normalization={teacher_normalization!r} is invalid: expected one of "
+                f"{', '.join(TEACHER_NORMALIZATIONS)}"
+            )
         self.automatic_optimization = False
         # Modules and factories stay out of hparams: checkpoints load with weights_only=True.
         self.save_hyperparameters(
@@ -174,7 +186,9 @@ class DomainAdaptation(
         self.source_val_loss = MeanMetric()
         self._source_validated = False
         use_teacher = method == "dacs" and ema_momentum is not None
-        self.teacher = EMATeacher(segmenter, ema_momentum) if use_teacher else None
+        self.teacher = (
+            EMATeacher(segmenter, ema_momentum, teacher_normalization) if use_teacher else None
+        )
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         if not isinstance(batch, dict) or "source" not in batch or "target" not in batch:

@@ -35,6 +35,8 @@ from torch import nn
 from torch.nn import functional as F
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
+#: How an `EMATeacher`'s batch-norm layers normalise the images it labels.
+TEACHER_NORMALIZATIONS = ("running", "batch")
 #: (weak-view probabilities [B,C,H,W], weak images [B,C_in,H,W]) -> extra pixels bool [B,H,W].
 Selector = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -294,13 +296,25 @@ class EMATeacher(nn.Module):
     weights are loaded into the student), then each `update` moves its parameters towards the
     student's by ``1 - min(momentum, 1 - 1/(t + 1))`` (the usual warm-up: an early teacher
     follows the student closely) and copies its buffers (batch-norm statistics).
+
+    ``normalization`` is how the teacher's batch-norm layers normalise: ``"running"`` (eval
+    mode: the student's running statistics) or ``"batch"`` (the statistics of the batch it
+    labels, as DACS's teacher, which stays in training mode; under a domain shift the running
+    statistics are the source's). Either way its buffers are left untouched and its other
+    layers (dropout) are in eval mode.
     """
 
-    def __init__(self, student: nn.Module, momentum: float) -> None:
+    def __init__(self, student: nn.Module, momentum: float, normalization: str = "running") -> None:
         super().__init__()
+        if normalization not in TEACHER_NORMALIZATIONS:
+            raise ValueError(
+                f"teacher normalization={normalization!r} is invalid: expected one of "
+                f"{', '.join(TEACHER_NORMALIZATIONS)}"
+            )
         self.net = copy.deepcopy(student)
         self.net.requires_grad_(False)
         self.momentum = momentum
+        self.normalization = normalization
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))
         self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
 
@@ -331,11 +345,33 @@ class EMATeacher(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor, student: nn.Module) -> torch.Tensor:
-        """Logits [B,C,H,W] of the teacher in eval mode (batch-norm running statistics)."""
+        """Logits [B,C,H,W] of the teacher in eval mode, its batch-norm layers normalising as
+        ``normalization`` says."""
         if not bool(self.initialised):
             self.sync(student)
         was_training = self.net.training
         self.net.eval()
-        out = self.net(images)
+        with batch_statistics(self.net, self.normalization == "batch"):
+            out = self.net(images)
         self.net.train(was_training)
         return out["out"] if isinstance(out, dict) else out
+
+
+@contextlib.contextmanager
+def batch_statistics(net: nn.Module, enabled: bool = True) -> Iterator[None]:
+    """Within the block the batch-norm layers of `net` normalise with the statistics of the
+    batch they see and leave their running statistics as they are."""
+    layers = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not enabled:
+        layers = []
+    saved = [(m.training, m.track_running_stats) for m in layers]
+    try:
+        for layer in layers:
+            # Training mode without tracking: batch statistics, running buffers not updated.
+            layer.train()
+            layer.track_running_stats = False
+        yield
+    finally:
+        for layer, (training, tracking) in zip(layers, saved, strict=True):
+            layer.train(training)
+            layer.track_running_stats = tracking

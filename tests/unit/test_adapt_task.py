@@ -135,6 +135,8 @@ def test_methods_refuse_a_missing_or_needless_discriminator():
         )
     with pytest.raises(ValueError, match=r"method='cycada' is invalid"):
         DomainAdaptation(**common, method="cycada")
+    with pytest.raises(ValueError, match=r"teacher_normalization='eval' is invalid"):
+        DomainAdaptation(**common, method="dacs", ema_momentum=0.99, teacher_normalization="eval")
 
 
 def test_a_batch_without_a_target_is_refused(tmp_path):
@@ -206,6 +208,43 @@ def test_a_label_mapping_renames_source_classes():
     assert set(source_val.unique().tolist()) <= {0, 1, 2, 3, 255}
 
 
+def test_a_target_label_mapping_scores_the_target_in_the_pairs_fewer_classes():
+    names = ["background", "triangle", "ring", "cross"]
+    mapping = {0: 0, 1: 255, 2: 1, 3: 2, 4: 3}  # the target's discs are not scored
+    table = torch.tensor([mapping[i] for i in range(5)] + [255] * 251)
+    target = synthetic(seed=1, unlabeled_true_masks=True)
+    pair = DomainPairDataModule(
+        synthetic(num_classes=4, class_names=names),
+        target,
+        num_classes=4,
+        class_names=names,
+        target_label_mapping=mapping,
+    )
+    pair.setup("fit")
+    pair.setup("test")
+    original = target.dataset("val")[0]["mask"]
+    assert (original == 1).any()  # a disc to hide
+    for mapped in (
+        pair.dataset("val")[0]["mask"],
+        pair.val_dataloader()[0].dataset[0]["mask"],
+    ):
+        assert torch.equal(mapped, table[original])
+    test_original = target.dataset("test")[0]["mask"]
+    assert torch.equal(pair.test_dataloader().dataset[0]["mask"], table[test_original])
+    true_mask = pair.train_dataloader()["target"].dataset[0]["true_mask"]
+    assert set(true_mask.unique().tolist()) <= {0, 1, 2, 3, 255}
+    with pytest.raises(ValueError, match=r"or data.target_label_mapping must map"):
+        DomainPairDataModule(synthetic(num_classes=4, class_names=names), synthetic(), 4, names)
+    with pytest.raises(ValueError, match=r"data.target_label_mapping leaves target classes \[4\]"):
+        DomainPairDataModule(
+            synthetic(num_classes=4, class_names=names),
+            synthetic(),
+            4,
+            names,
+            target_label_mapping={0: 0, 1: 255, 2: 1, 3: 2},
+        )
+
+
 def test_domain_pairs_and_models_must_match_before_training(compose_train):
     check_train_config(compose_train("model=adapt", "data=synthetic_shift"))
     for method in METHODS:
@@ -225,6 +264,16 @@ def test_domain_pairs_and_models_must_match_before_training(compose_train):
     )
     with pytest.raises(ConfigError, match=r"differ from the target's 4"):
         check_train_config(cfg)
+    cfg.data.target_label_mapping = {0: 0, 1: 1, 2: 2, 3: 3}  # the pair's classes: the target's
+    with pytest.raises(ConfigError, match=r"source's 5 classes .* differ from the pair's 4"):
+        check_train_config(cfg)
+    cfg.data.target_label_mapping = {0: 0, 1: 1, 2: 2, 3: 9}
+    for key in ("class_names", "palette", "num_classes"):  # the pair's: the source's 5
+        cfg.data[key] = cfg.data.source[key]
+    with pytest.raises(ConfigError, match=r"target_label_mapping: 3 -> 9 is not a pair class"):
+        check_train_config(cfg)
+    cfg.data.target_label_mapping[3] = 3
+    check_train_config(cfg)  # the target's 4 classes scored in the pair's (the source's) 5
     with pytest.raises(ConfigError, match=r"model.method=advent needs"):
         check_train_config(
             compose_train("model=adapt", "data=synthetic_shift", "model.discriminator=null")

@@ -25,10 +25,10 @@ def test_every_group_has_options():
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_composes_and_instantiates(compose_train, cityscapes_root, tmp_path, group, option):
     # Datasets read from disk get a folder (files are read when a split is first used).
-    disk = ("voc", "folder", "ade20k", "coco_instance", "gta5")
+    disk = ("voc", "folder", "ade20k", "coco_instance", "gta5", "synthia")
     roots = {"cityscapes": cityscapes_root, **{name: tmp_path for name in disk}}
     extra = [f"data.root={roots[option]}"] if group == "data" and option in roots else []
-    if group == "data" and option == "gta5_cityscapes":  # a domain pair: a root per domain
+    if group == "data" and option.endswith("_cityscapes"):  # a domain pair: a root per domain
         extra = [f"data.source.root={tmp_path}", f"data.target.root={cityscapes_root}"]
     cfg = compose_train(f"{group}={option}", *extra)
     OmegaConf.resolve(cfg)  # every interpolation resolves

@@ -168,6 +168,32 @@ def test_ema_teacher_starts_as_the_student_then_averages():
     assert int(teacher.updates) == 2 and bool(teacher.initialised)
 
 
+def test_ema_teacher_normalises_with_running_or_batch_statistics():
+    torch.manual_seed(0)
+    student = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Dropout2d(0.5))
+    with torch.no_grad():  # running statistics far from any batch's (e.g. another domain's)
+        student[1].running_mean.fill_(5.0)
+        student[1].running_var.fill_(9.0)
+    images = torch.randn(4, 3, 8, 8) * 2 + 1
+    conv = student[0](images).detach()
+    batch_mean = conv.mean((0, 2, 3), keepdim=True)
+    batch_var = conv.var((0, 2, 3), unbiased=False, keepdim=True)
+
+    running = EMATeacher(student, momentum=0.9)  # eval mode: running statistics, no dropout
+    torch.testing.assert_close(running(images, student), (conv - 5.0) / (9.0 + 1e-5) ** 0.5)
+
+    batch = EMATeacher(student, momentum=0.9, normalization="batch")
+    buffers = [b.clone() for b in batch.net.buffers()]
+    out = batch(images, student)
+    # The batch's own statistics, dropout still off, running buffers untouched.
+    torch.testing.assert_close(out, (conv - batch_mean) / (batch_var + 1e-5).sqrt())
+    for before, after in zip(buffers, batch.net.buffers(), strict=True):
+        assert torch.equal(before, after)
+    assert batch.net[1].track_running_stats and batch.net[1].training  # as before the call
+    with pytest.raises(ValueError, match=r"normalization='train'.*running, batch"):
+        EMATeacher(student, momentum=0.9, normalization="train")
+
+
 def test_consistency_settings_are_checked():
     with pytest.raises(ValueError, match=r"threshold=1.5"):
         WeakToStrong(threshold=1.5)
