@@ -25,6 +25,18 @@ from segkit.data.labeled_split import (
 from segkit.data.unlabeled_views import with_strong_views
 
 
+def check_fixed_facts(
+    dataset: str, classes: int, num_classes: int, ignore_index: int, in_channels: int
+) -> None:
+    """ValueError unless the configured facts are those of `dataset`, which has `classes`
+    classes, ignore index 255 and RGB images (Cityscapes, VOC, GTA5, SYNTHIA)."""
+    if (num_classes, ignore_index, in_channels) != (classes, 255, 3):
+        raise ValueError(
+            f"{dataset} has {classes} classes, ignore index 255 and RGB images: got "
+            f"num_classes={num_classes}, ignore_index={ignore_index}, in_channels={in_channels}"
+        )
+
+
 class SplitsDataModule(L.LightningDataModule):
     """Train/val loaders over ``build_dataset(split)``, which subclasses implement.
 

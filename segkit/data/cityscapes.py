@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from segkit.data.base import SplitsDataModule
+from segkit.data.base import SplitsDataModule, check_fixed_facts
 from segkit.data.cityscapes_labels import THING_LABELS, TRAIN_LABELS, label_id_to_train_id
 from segkit.data.image_reader import ImageReader
 from segkit.data.instances import instance_sample
@@ -187,11 +187,7 @@ class CityscapesDataModule(SplitsDataModule):
     ) -> None:
         super().__init__(task=task, **loading)
         official = [lb.name for lb in TRAIN_LABELS]
-        if num_classes != 19 or ignore_index != 255 or in_channels != 3:
-            raise ValueError(
-                "Cityscapes has 19 classes, ignore index 255 and RGB images: got "
-                f"num_classes={num_classes}, ignore_index={ignore_index}, in_channels={in_channels}"
-            )
+        check_fixed_facts("Cityscapes", 19, num_classes, ignore_index, in_channels)
         if class_names is not None and list(class_names) != official:
             raise ValueError(f"data.class_names must be the official trainId order: {official}")
         if annotation not in ("gtFine", "gtCoarse"):

@@ -18,17 +18,13 @@ train pixels are ignored. An id above 22 is refused, naming the file. As for GTA
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
-from torch.utils.data import Dataset
 
-from segkit.data.base import SplitsDataModule
-from segkit.data.cityscapes_labels import TRAIN_LABELS
-from segkit.data.paired import PairedSegmentation
+from segkit.data.rendered_frames import RenderedFramesDataModule, frame_pairs
 
 #: The 16 classes of the SYNTHIA -> Cityscapes protocol, in Cityscapes' trainId order.
 SYNTHIA_CLASSES = (
@@ -77,21 +73,7 @@ def synthia_pairs(root: str | Path) -> tuple[list[Path], list[Path]]:
     """(images, label files) of a SYNTHIA-RAND-CITYSCAPES root, sorted by name; a missing
     folder or label file fails here, naming it."""
     root = Path(root)
-    image_dir, label_dir = root / "RGB", root / "GT" / "LABELS"
-    for folder in (image_dir, label_dir):
-        if not folder.is_dir():
-            raise FileNotFoundError(f"SYNTHIA folder {folder} does not exist; {_EXPECTED_TREE}")
-    images = sorted(image_dir.glob("*.png"))
-    if not images:
-        raise FileNotFoundError(f"no .png image in {image_dir}; {_EXPECTED_TREE}")
-    labels = [label_dir / p.name for p in images]
-    missing = [p for p in labels if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"{len(missing)} of {len(images)} SYNTHIA images have no label file, first: "
-            f"{missing[0]}; {_EXPECTED_TREE}"
-        )
-    return images, labels
+    return frame_pairs("SYNTHIA", root / "RGB", root / "GT" / "LABELS", _EXPECTED_TREE)
 
 
 class SynthiaLabels:
@@ -125,65 +107,16 @@ class SynthiaLabels:
         return self.lut[ids]
 
 
-class SynthiaDataModule(SplitsDataModule):
+class SynthiaDataModule(RenderedFramesDataModule):
     """SYNTHIA-RAND-CITYSCAPES as semantic samples with the 16 classes it shares with
-    Cityscapes (`SYNTHIA_CLASSES`).
+    Cityscapes (`SYNTHIA_CLASSES`); arguments as for `RenderedFramesDataModule` (``root``: the
+    folder holding ``RGB/`` and ``GT/LABELS/``)."""
 
-    Args:
-        root: the folder holding ``RGB/`` and ``GT/LABELS/``.
-        val_size: frames held out (the last by name) as the validation split.
-        num_classes, ignore_index, class_names, palette, in_channels: dataset facts, checked
-            against the 16-class table.
-        crop_size: [height, width] of the training crops (checked against the network).
-        **loading: batch sizes, workers, transforms, ``on_bad_sample`` and the other loading
-            options of `SplitsDataModule`.
-    """
+    dataset_name = "SYNTHIA"
+    classes = SYNTHIA_CLASSES
 
-    def __init__(
-        self,
-        root: str,
-        val_size: int = 500,
-        num_classes: int = 16,
-        ignore_index: int = 255,
-        class_names: Sequence[str] | None = None,
-        palette: Sequence[Sequence[int]] | None = None,
-        in_channels: int = 3,
-        crop_size: Sequence[int] = (512, 512),
-        **loading: Any,
-    ) -> None:
-        super().__init__(**loading)
-        if num_classes != 16 or ignore_index != 255 or in_channels != 3:
-            raise ValueError(
-                "SYNTHIA has the 16 classes it shares with Cityscapes, ignore index 255 and RGB "
-                f"images: got num_classes={num_classes}, ignore_index={ignore_index}, "
-                f"in_channels={in_channels}"
-            )
-        if class_names is not None and list(class_names) != list(SYNTHIA_CLASSES):
-            raise ValueError(f"data.class_names must be SYNTHIA's 16 classes: {SYNTHIA_CLASSES}")
-        if val_size < 1:
-            raise ValueError(f"val_size={val_size} is invalid: expected at least 1 frame")
-        self.root, self.val_size = Path(root), val_size
-        self.num_classes, self.ignore_index = 16, 255
-        self.class_names = list(SYNTHIA_CLASSES)
-        colors = {lb.name: list(lb.color) for lb in TRAIN_LABELS}
-        self.palette = [colors[n] for n in SYNTHIA_CLASSES] if palette is None else palette
-        self.in_channels, self.crop_size = 3, list(crop_size)
+    def frames(self) -> tuple[list[Path], list[Path]]:
+        return synthia_pairs(self.root)
 
-    def build_dataset(self, split: str) -> Dataset:
-        if split not in ("train", "val"):
-            raise ValueError(f"SYNTHIA has train and val splits here, not {split!r}")
-        images, labels = synthia_pairs(self.root)
-        if len(images) <= self.val_size:
-            raise ValueError(
-                f"{self.root} holds {len(images)} SYNTHIA frames: too few to hold out "
-                f"data.val_size={self.val_size} for validation and train on the rest"
-            )
-        cut = len(images) - self.val_size
-        chosen = slice(0, cut) if split == "train" else slice(cut, None)
-        return PairedSegmentation(
-            images[chosen],
-            labels[chosen],
-            SynthiaLabels(self.ignore_index),
-            self.transform(split),
-            reader=self.image_reader(3),
-        )
+    def decoder(self) -> Callable[[Image.Image, Path], np.ndarray]:
+        return SynthiaLabels(self.ignore_index)

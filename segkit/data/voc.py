@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from segkit.data.base import SplitsDataModule
+from segkit.data.base import SplitsDataModule, check_fixed_facts
 from segkit.data.paired import IndexMasks, PairedSegmentation, label_lut, require_files
 
 CLASS_NAMES = (
@@ -77,11 +77,7 @@ class VOCDataModule(SplitsDataModule):
         **loading: Any,
     ) -> None:
         super().__init__(**loading)
-        if (num_classes, ignore_index, in_channels) != (21, 255, 3):
-            raise ValueError(
-                "Pascal VOC has 21 classes, ignore index 255 and RGB images: got "
-                f"num_classes={num_classes}, ignore_index={ignore_index}, in_channels={in_channels}"
-            )
+        check_fixed_facts("Pascal VOC", 21, num_classes, ignore_index, in_channels)
         if train_set not in ("auto", "train", "trainaug"):
             raise ValueError(
                 f"train_set={train_set!r} is invalid: expected auto, train or trainaug"
