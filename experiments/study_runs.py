@@ -18,6 +18,24 @@ from pathlib import Path
 from typing import Any
 
 
+def final_weights_overrides(batch_size: int, seed: int, steps: int) -> list[str]:
+    """segkit.train overrides every study run shares: batch, seed and optimizer steps, then
+    the final weights scored once at the end (no best-of-validation selection), quietly, with
+    a CSV log and no test."""
+    return [
+        f"data.batch_size={batch_size}",
+        f"seed={seed}",
+        f"trainer.max_steps={steps}",
+        "trainer.max_epochs=-1",
+        "trainer.check_val_every_n_epoch=100000",
+        "trainer.num_sanity_val_steps=0",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "logger=csv",
+        "test=false",
+    ]
+
+
 def train_run(overrides: Sequence[str], run_dir: Path, threads: int) -> dict[str, Any]:
     """Train one run in `run_dir` (emptied first); its final metrics, wall-clock seconds and
     the command (without the run dir). RuntimeError with the run's stderr when it fails."""

@@ -25,7 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # experiments/study_runs.py
-from study_runs import previous_settings, run_all, train_run  # noqa: E402
+from study_runs import final_weights_overrides, previous_settings, run_all, train_run  # noqa: E402
 
 METHODS = ("source_only", "adaptsegnet", "advent", "dacs", "oracle")
 #: Methods with a discriminator: Lightning's max_steps counts its optimizer steps too.
@@ -57,19 +57,7 @@ def overrides(method: str, seed: int, args: argparse.Namespace) -> list[str]:
     if method == "dacs" and args.teacher_norm is not None:
         model.append(f"model.teacher_normalization={args.teacher_norm}")
     steps = args.iters * (2 if method in ADVERSARIAL else 1)
-    common = [
-        f"data.batch_size={args.batch_size}",
-        f"seed={seed}",
-        f"trainer.max_steps={steps}",
-        "trainer.max_epochs=-1",
-        # Score the final weights (no best-of-validation selection), validating once at the end.
-        "trainer.check_val_every_n_epoch=100000",
-        "trainer.num_sanity_val_steps=0",
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
-        "logger=csv",
-        "test=false",
-    ]
+    common = final_weights_overrides(args.batch_size, seed, steps)
     return model + common + list(args.extra)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # experiments/study_runs.py
-from study_runs import previous_settings, run_all, train_run  # noqa: E402
+from study_runs import final_weights_overrides, previous_settings, run_all, train_run  # noqa: E402
 
 FRACTIONS = (0.0625, 0.125, 0.25, 1.0)
 METHODS = ("supervised", "hung2018", "fixmatch", "unimatch", "fixmatch_hung2018")
@@ -53,17 +53,7 @@ def overrides(method: str, fraction: float, seed: int, args: argparse.Namespace)
     common = [
         f"data.labeled_fraction={fraction}",
         "data.labeled_seed=0",  # the same labeled images for every method and seed
-        f"data.batch_size={args.batch_size}",
-        f"seed={seed}",
-        f"trainer.max_steps={steps}",
-        "trainer.max_epochs=-1",
-        # Score the final weights (no best-of-validation selection), validating once at the end.
-        "trainer.check_val_every_n_epoch=100000",
-        "trainer.num_sanity_val_steps=0",
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
-        "logger=csv",
-        "test=false",
+        *final_weights_overrides(args.batch_size, seed, steps),
     ]
     # Every semi-supervised method learns from labeled images only for the first quarter: from
     # scratch, early pseudo-labels are noise (Hung et al. start self-training at 5k of 20k).
