@@ -26,14 +26,16 @@ def auto_class_weight_nodes(node: Any) -> list[DictConfig]:
 
 def fill_auto_class_weights(cfg: DictConfig, datamodule: Any) -> list[float] | None:
     """Compute median-frequency weights from one pass over the training loader and write them
-    into every ``class_weights: auto`` under ``cfg.loss`` (so the saved config holds numbers)."""
+    into every ``class_weights: auto`` under ``cfg.loss`` (so the saved config holds numbers).
+    With labeled and unlabeled loaders (semi-supervised, domain adaptation) the labeled one
+    counts: the supervised loss is the one weighted."""
     nodes = auto_class_weight_nodes(cfg.loss)
     if not nodes:
         return None
     from segkit.losses import median_frequency_weights
 
     datamodule.setup("fit")
-    masks = (batch["mask"] for batch in datamodule.train_dataloader())
+    masks = (batch["mask"] for batch in labeled_loader(datamodule.train_dataloader()))
     weights = median_frequency_weights(masks, cfg.data.num_classes, cfg.data.ignore_index)
     for node in nodes:
         with open_dict(node):
@@ -44,3 +46,14 @@ def fill_auto_class_weights(cfg: DictConfig, datamodule: Any) -> list[float] | N
         + ", ".join(f"{n}={w:.3f}" for n, w in zip(names, weights, strict=True))
     )
     return weights
+
+
+def labeled_loader(loaders: Any) -> Any:
+    """The loader of labeled batches among a datamodule's training loaders: the only one, or
+    ``"labeled"`` (semi-supervised) or ``"source"`` (domain adaptation) of a dict."""
+    if isinstance(loaders, dict):
+        for key in ("labeled", "source"):
+            if key in loaders:
+                return loaders[key]
+        raise ValueError(f"no labeled loader among the training loaders {sorted(loaders)}")
+    return loaders
