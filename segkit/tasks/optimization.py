@@ -56,6 +56,13 @@ class FactoryOptimizers:
         }
         if "max_lr" in params and given.get("max_lr") is None:
             filled["max_lr"] = [group["lr"] for group in optimizer.param_groups]
+        if "pct_start" in params and "total_steps" in filled:
+            pct = given.get("pct_start", params["pct_start"].default)
+            if pct * length == 1.0:
+                # OneCycleLR divides by pct_start * total_steps - 1 (e.g. 10 steps at 0.1): a
+                # hair more warm-up gives the same schedule (one warm-up step) without the
+                # ZeroDivisionError.
+                filled["pct_start"] = pct * (1 + 1e-6)
         return filled
 
     def _scheduler_steps(self) -> int:

@@ -113,6 +113,20 @@ def test_scheduler_gets_the_run_length(tmp_path, factory, interval, arg):
     assert trainer.lr_scheduler_configs[0].interval == interval
 
 
+def test_onecycle_schedules_a_run_with_exactly_one_warm_up_step(tmp_path):
+    """10 steps at pct_start 0.1, where PyTorch's OneCycleLR alone divides by zero."""
+    factory = functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=1e-3, pct_start=0.1)
+    with pytest.raises(ZeroDivisionError):
+        factory(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3), total_steps=10)
+    task = make_task(scheduler=factory)
+    trainer, _ = fit_tiny(
+        task, tmp_path, train_size=8, batch_size=4, max_epochs=5, limit_val_batches=0
+    )
+    scheduler = trainer.lr_scheduler_configs[0].scheduler
+    assert scheduler.total_steps == 10 and trainer.global_step == 10 == scheduler.last_epoch
+    assert scheduler.optimizer.param_groups[0]["max_lr"] == 1e-3
+
+
 def test_onecycle_peaks_at_each_groups_learning_rate(tmp_path):
     """max_lr left unset: each parameter group peaks at its own rate (encoder_lr_mult holds)."""
     factory = functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=None)
