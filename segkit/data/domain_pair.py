@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from segkit.data.base import SplitsDataModule
-from segkit.data.label_spaces import check_label_spaces
+from segkit.data.label_spaces import check_pair_label_spaces
 
 
 class MappedLabels(Dataset):
@@ -91,6 +91,8 @@ class DomainPairDataModule(L.LightningDataModule):
         target_label_mapping: Mapping[int, int] | None = None,
     ) -> None:
         super().__init__()
+        # An empty mapping is no mapping, as in the config checks.
+        label_mapping, target_label_mapping = label_mapping or None, target_label_mapping or None
         self.source, self.target = source, target
         if batch_size is not None:
             source.batch_size = target.batch_size = batch_size
@@ -119,17 +121,13 @@ class DomainPairDataModule(L.LightningDataModule):
         source_names = source_classes or getattr(source, "class_names", None)
         if source_names is None:
             raise ValueError("data.source_classes: name the source's classes")
-        pair = "target" if target_label_mapping is None else "pair"
-        check_label_spaces(
-            source_names, self.class_names, label_mapping, ignore_index, sides=("source", pair)
-        )
-        check_label_spaces(
+        check_pair_label_spaces(
+            source_names,
             target_names,
             self.class_names,
+            label_mapping,
             target_label_mapping,
             ignore_index,
-            "target_label_mapping",
-            ("target", "pair"),
         )
         self.source_table = (
             mapping_table(label_mapping, ignore_index) if label_mapping is not None else None

@@ -46,3 +46,27 @@ def check_label_spaces(
             f"data.{key} leaves {source} classes {missing} unmapped: map each to a "
             f"{target} class or to {ignore_index} (ignored)"
         )
+
+
+def check_pair_label_spaces(
+    source_classes: Sequence[str],
+    target_classes: Sequence[str],
+    pair_classes: Sequence[str],
+    label_mapping: Mapping[int, int] | None,
+    target_label_mapping: Mapping[int, int] | None,
+    ignore_index: int = 255,
+) -> None:
+    """ValueError unless a domain pair's source classes (through ``data.label_mapping``) and
+    target classes (through ``data.target_label_mapping``) are, or map onto, the pair's."""
+    pair = "target" if target_label_mapping is None else "pair"
+    check_label_spaces(
+        source_classes, pair_classes, label_mapping, ignore_index, sides=("source", pair)
+    )
+    check_label_spaces(
+        target_classes,
+        pair_classes,
+        target_label_mapping,
+        ignore_index,
+        "target_label_mapping",
+        ("target", "pair"),
+    )

@@ -67,30 +67,21 @@ def check_domain_adaptation(cfg: DictConfig) -> None:
             "domain pair data config (data=synthetic_shift, data=gta5_cityscapes, "
             "data=synthia_cityscapes)"
         )
-    from segkit.data.label_spaces import check_label_spaces
+    from segkit.data.label_spaces import check_pair_label_spaces
 
     def mapping(key: str) -> dict[int, int] | None:
         table = data.get(key)
         return {int(k): int(v) for k, v in table.items()} if table else None
 
     target_classes = list(data.target.get("class_names") or [])
-    pair_classes = list(data.get("class_names") or target_classes)
-    ignore = data.get("ignore_index", 255)
     try:
-        check_label_spaces(
+        check_pair_label_spaces(
             list(data.get("source_classes") or data.source.get("class_names") or []),
-            pair_classes,
-            mapping("label_mapping"),
-            ignore,
-            sides=("source", "target" if mapping("target_label_mapping") is None else "pair"),
-        )
-        check_label_spaces(
             target_classes,
-            pair_classes,
+            list(data.get("class_names") or target_classes),
+            mapping("label_mapping"),
             mapping("target_label_mapping"),
-            ignore,
-            "target_label_mapping",
-            ("target", "pair"),
+            data.get("ignore_index", 255),
         )
     except ValueError as err:
         raise ConfigError(str(err)) from err
