@@ -43,9 +43,11 @@ class MappedLabels(Dataset):
         return sample
 
 
-def mapping_table(mapping: Mapping[int, int], ignore_index: int) -> torch.Tensor:
+def mapping_table(mapping: Mapping[int, int] | None, ignore_index: int) -> torch.Tensor | None:
     """int64 [256]: class -> ``mapping[class]``; unmapped values (the ignore index) become
-    `ignore_index`."""
+    `ignore_index`. None for no mapping."""
+    if mapping is None:
+        return None
     table = torch.full((256,), ignore_index, dtype=torch.long)
     for old, new in mapping.items():
         table[int(old)] = int(new)
@@ -129,14 +131,8 @@ class DomainPairDataModule(L.LightningDataModule):
             target_label_mapping,
             ignore_index,
         )
-        self.source_table = (
-            mapping_table(label_mapping, ignore_index) if label_mapping is not None else None
-        )
-        self.target_table = (
-            mapping_table(target_label_mapping, ignore_index)
-            if target_label_mapping is not None
-            else None
-        )
+        self.source_table = mapping_table(label_mapping, ignore_index)
+        self.target_table = mapping_table(target_label_mapping, ignore_index)
 
     @property
     def has_labeled_test(self) -> bool:
