@@ -41,20 +41,31 @@ def compose(overrides: Sequence[str] = (), run_dir: str | Path | None = None) ->
     return compose_config("train", overrides, run_dir)
 
 
-def fit(cfg: DictConfig, run_dir: str | Path) -> dict[str, float]:
+def fit(cfg: DictConfig, run_dir: str | Path, overwrite: bool | None = None) -> dict[str, float]:
     """Train `cfg` (from `compose`) in `run_dir`, as ``segkit train`` would: the config is
     checked first, then the best checkpoint is validated (and tested); returns those metrics.
-    The run dir gets what every run writes (``.hydra/config.yaml``, checkpoints,
-    ``metrics.json``, ``provenance.json``, pictures). One process: for DDP over several
-    processes use the command."""
-    from segkit.run.compose import set_run_dir
-    from segkit.run.config_checks import check_train_config
+    The run dir gets what every run writes (``.hydra/config.yaml``, ``.hydra/hydra.yaml`` and
+    ``overrides.yaml``, checkpoints, ``metrics.json``, ``provenance.json``, pictures).
+
+    A `run_dir` that already holds a run is refused, as on the command line
+    (`segkit.run.run_dirs`): continue it with ``ckpt_path`` in the config, or empty it first
+    with ``overwrite=True`` (None: the config's ``overwrite``). One process: for DDP over
+    several processes use the command."""
+    from segkit.run.compose import set_run_dir, write_hydra_record
+    from segkit.run.config_checks import ConfigError, check_train_config
     from segkit.run.fit import train
+    from segkit.run.run_dirs import RunDirError, claim_run_dir
 
     check_train_config(cfg)
     run_dir = Path(run_dir)
+    overwrite = bool(cfg.get("overwrite", False)) if overwrite is None else overwrite
+    try:
+        claim_run_dir(run_dir, cfg.get("ckpt_path") is not None, overwrite, how="api")
+    except RunDirError as err:
+        raise ConfigError(str(err)) from err
     set_run_dir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    write_hydra_record(cfg, run_dir)  # what `segkit compare` and `resume=` read
     return train(cfg, run_dir.resolve())
 
 

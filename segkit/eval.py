@@ -2,15 +2,18 @@
 
 The model is rebuilt from the checkpoint alone (no config files needed); the dataset is the
 checkpoint's unless ``data=...`` picks another (``+data.root=...`` moves it). Prints the
-metrics and writes ``metrics.json`` (val/miou, per-class IoU, accuracy, loss; mask/box AP
-for instance models) to ``output_dir``. ``evaluator=cityscapes_official`` also writes the
-predictions as labelId PNGs and runs cityscapesscripts' evaluator on them (``official/*``).
+metrics and writes, to its own folder ``<run dir>/eval/<split>/<checkpoint>-<inference>/``
+(``-2``, ``-3``... when that exists: no evaluation overwrites another) or to ``output_dir``:
+``metrics.json`` (val/miou, aAcc, mAcc, per-class IoU and accuracy, loss; mask/box AP for
+instance models), ``per_class.csv`` (semantic models) and ``evaluation.json`` (what was
+evaluated: the checkpoint's path and SHA-256, the split, the inference options, the data and
+the provenance). ``evaluator=cityscapes_official`` also writes the predictions as labelId
+PNGs and runs cityscapesscripts' evaluator on them (``official/*``).
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -18,12 +21,17 @@ from omegaconf import DictConfig
 from segkit.run.checkpoints import CheckpointError
 from segkit.run.compose import CONF_DIR
 from segkit.run.config_checks import ConfigError, check_required
+from segkit.run.group_choices import exit_on_unknown_choice
 
 EVALUATORS = ("segkit", "cityscapes_official")
 
 
-def evaluate(cfg: DictConfig, chosen_data: str | None) -> dict[str, float]:
-    """Metrics of the checkpoint on the split; written to ``<output_dir>/metrics.json``."""
+def evaluate(
+    cfg: DictConfig, chosen_data: str | None, inference_name: str = "whole"
+) -> dict[str, float]:
+    """Metrics of the checkpoint on the split, written with what produced them
+    (`segkit.run.evaluation_outputs`) to the evaluation's own folder; `inference_name` is
+    the ``inference=`` choice that names it."""
     if cfg.split not in ("val", "test"):
         raise CheckpointError(f"split={cfg.split}: expected val or test")
     if cfg.evaluator not in EVALUATORS:
@@ -31,15 +39,15 @@ def evaluate(cfg: DictConfig, chosen_data: str | None) -> dict[str, float]:
     from hydra.utils import instantiate
 
     from segkit.run.build import inference_trainer
-    from segkit.run.from_checkpoint import default_output_dir, load_task_for_data
-    from segkit.run.outputs import write_metrics
+    from segkit.run.evaluation_outputs import evaluation_dir, write_evaluation
+    from segkit.run.from_checkpoint import load_task_for_data
     from segkit.run.precision import inference_setting
 
-    _, precision = inference_setting(cfg.device, cfg.precision)
+    device, precision = inference_setting(cfg.device, cfg.precision)
     task, _, data_cfg = load_task_for_data(
         cfg.ckpt_path, cfg, chosen_data, precision, inference=cfg.inference
     )
-    out = Path(cfg.output_dir or default_output_dir(cfg.ckpt_path, "eval", cfg.split))
+    out = evaluation_dir(cfg.ckpt_path, cfg.split, inference_name, cfg.output_dir)
     callbacks = []
     if cfg.evaluator == "cityscapes_official":
         if not str(data_cfg.get("_target_", "")).endswith("CityscapesDataModule"):
@@ -58,11 +66,10 @@ def evaluate(cfg: DictConfig, chosen_data: str | None) -> dict[str, float]:
         metrics.update({k: float(v) for k, v in results.items()})
     for callback in callbacks:
         metrics.update(callback.evaluate(data_cfg.root, cfg.split))
-    out.mkdir(parents=True, exist_ok=True)
-    write_metrics(metrics, out / "metrics.json")
+    write_evaluation(metrics, out, cfg, data_cfg, inference_name, device, precision)
     width = max(len(k) for k in metrics)
     print("\n".join(f"{k:<{width}}  {v:.4f}" for k, v in sorted(metrics.items())))
-    print(f"segkit: metrics written to {out / 'metrics.json'}")
+    print(f"segkit: metrics written to {out / 'metrics.json'} (evaluation.json: what was run)")
     return metrics
 
 
@@ -72,11 +79,13 @@ def main(cfg: DictConfig) -> None:
 
     try:
         check_required(cfg, "ckpt_path")
-        evaluate(cfg, HydraConfig.get().runtime.choices.get("data"))
+        choices = HydraConfig.get().runtime.choices
+        evaluate(cfg, choices.get("data"), choices.get("inference") or "whole")
     except (ConfigError, CheckpointError, FileNotFoundError, ImportError) as err:
         print(f"segkit: {err}", file=sys.stderr)
         sys.exit(2)
 
 
 if __name__ == "__main__":
+    exit_on_unknown_choice(sys.argv[1:], CONF_DIR)  # model=unett: one line, closest names
     main()

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from segkit.run.checkpoints import CheckpointError
 from segkit.run.compose import CONF_DIR
 from segkit.run.config_checks import ConfigError, check_required, require_extra
+from segkit.run.group_choices import exit_on_unknown_choice
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 
@@ -124,4 +125,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    exit_on_unknown_choice(sys.argv[1:], CONF_DIR)  # model=unett: one line, closest names
     main()

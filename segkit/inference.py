@@ -99,6 +99,15 @@ def predict_scores(
     return (total / (len(scales) * (2 if options.flip else 1))).clamp_min(1e-12).log()
 
 
+def at_label_size(logits: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Logits [B,K,h,w] resized (bilinear) to the labels' [H,W] when they differ: evaluation
+    scores at label resolution, also for a model that sees downscaled images (mmsegmentation
+    resizes predictions to the original image alike)."""
+    if tuple(logits.shape[-2:]) == tuple(size):
+        return logits
+    return F.interpolate(logits.float(), size=tuple(size), mode="bilinear", align_corners=False)
+
+
 def padded_logits(task, images, divisor: int):
     """`task.predict_logits` of images of any size: padded bottom/right to the network's size
     `divisor` (`segkit.models.input_size.input_size_divisor`), logits cropped back to [B,K,H,W]."""

@@ -21,6 +21,7 @@ from segkit.formats.prediction_manifest import Manifest, read_or_skip
 from segkit.run.checkpoints import CheckpointError
 from segkit.run.compose import CONF_DIR
 from segkit.run.config_checks import ConfigError, check_required
+from segkit.run.group_choices import exit_on_unknown_choice
 
 SEMANTIC_FORMATS = ("index", "color", "overlay", "cityscapes")
 INSTANCE_FORMATS = ("coco",)
@@ -126,4 +127,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    exit_on_unknown_choice(sys.argv[1:], CONF_DIR)  # model=unett: one line, closest names
     main()

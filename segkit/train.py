@@ -14,8 +14,10 @@ import hydra
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
+from segkit.run.checkpoints import CheckpointError
 from segkit.run.compose import CONF_DIR
 from segkit.run.config_checks import ConfigError, check_train_config
+from segkit.run.group_choices import UnknownChoiceError, check_group_choices
 from segkit.run.launch import CHILD_ARGS_VARIABLE, LaunchError, is_rank_zero, prepare_argv
 from segkit.run.resume import ResumeError, check_run_dir, resume_argv
 from segkit.tracking import resolvers  # noqa: F401  (sweep and W&B name resolvers)
@@ -36,8 +38,19 @@ def main(cfg: DictConfig) -> float | None:
         metrics = train(cfg)
     except (ConfigError, InstantiationException) as err:
         print(f"segkit: config error: {one_line(err)}", file=sys.stderr)
+        discard_unstarted_run()  # a run that never started leaves no folder to trip over
         sys.exit(2)
     return metrics.get(cfg.monitor)
+
+
+def discard_unstarted_run() -> None:
+    """Remove this job's run dir if it holds only what Hydra wrote as the job started."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from segkit.run.run_dirs import discard_unstarted
+
+    if HydraConfig.initialized() and is_rank_zero():
+        discard_unstarted(HydraConfig.get().runtime.output_dir)
 
 
 def one_line(err: Exception) -> str:
@@ -64,14 +77,30 @@ def run_command(argv: list[str]) -> None:
     """The command line `argv` (``argv[0]`` first): ``resume=``, DDP children and external
     launchers resolved (`segkit.run.launch`, `segkit.run.resume`), then Hydra."""
     try:
+        check_group_choices(argv[1:], CONF_DIR)
         check_sweeper_installed(argv)
         argv = resume_argv(argv)
         check_run_dir(argv, rank_zero=is_rank_zero() and CHILD_ARGS_VARIABLE not in os.environ)
+        check_checkpoint_arg(argv)
         sys.argv = prepare_argv(argv)
-    except (LaunchError, ResumeError) as err:
+    except UnknownChoiceError as err:
+        print(f"segkit: config error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except (LaunchError, ResumeError, CheckpointError) as err:
         print(f"segkit: {err}", file=sys.stderr)
         sys.exit(2)
     main()
+
+
+def check_checkpoint_arg(argv: list[str]) -> None:
+    """CheckpointError, before Hydra makes a run dir, when ``ckpt_path=`` (given, or added by
+    ``resume=``) is no readable segkit checkpoint or would need pickled code to load."""
+    given = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("ckpt_path=")]
+    if not given or given[-1] in ("null", "last") or "${" in given[-1]:
+        return  # "last" is the run dir's own, checked with the config (segkit.run.fit)
+    from segkit.run.checkpoints import load_checkpoint
+
+    load_checkpoint(given[-1], mmap=True)  # tensors mapped, not read: a quick look
 
 
 if __name__ == "__main__":

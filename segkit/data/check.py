@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from segkit.data.mask_survey import binary_trap, empty_classes
+
 
 @dataclass
 class SplitReport:
@@ -67,6 +69,21 @@ def check_split(datamodule: Any, split: str, num_classes: int, ignore_index: int
     return report
 
 
+def training_problems(report: SplitReport, class_names: list[str], mask_format: str | None) -> None:
+    """Add to the training split's problems: black-and-white masks read as class indices,
+    and classes no training pixel belongs to (`segkit.data.mask_survey`)."""
+    if report.instances or not report.samples:
+        return
+    trap = binary_trap(report.class_pixels, report.ignored_pixels, mask_format)
+    if trap:
+        report.problems.append(trap)
+    empty = empty_classes(report.class_pixels, class_names)
+    if empty:
+        report.problems.append(
+            f"no training pixel belongs to {len(empty)} of the classes: {', '.join(empty)}"
+        )
+
+
 def format_report(report: SplitReport, class_names: list[str]) -> str:
     lines = [f"[{report.split}] {report.samples} samples read, {len(report.problems)} problems"]
     for (h, w), count in report.sizes.most_common(5):
@@ -113,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     reports = [
         check_split(datamodule, s, cfg.data.num_classes, cfg.data.ignore_index) for s in splits
     ]
+    training_problems(reports[0], names, cfg.data.get("mask_format"))
     print(f"data: {OmegaConf.select(cfg, 'data._target_')}")
     for report in reports:
         print(format_report(report, names))

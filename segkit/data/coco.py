@@ -146,6 +146,9 @@ class CocoInstanceDataModule(SplitsDataModule):
         class_names: ``["background", <category names in id order>]``; checked against each
             annotation file, so labels mean the same thing in every split.
         ignore_index, palette, in_channels: dataset facts of the data config contract.
+        category_ids: the annotation files' category ids of labels 1..K, in id order (null:
+            read from the training annotations; training records them in the run's config and
+            checkpoints, so predictions name the file's ids). Checked against each file.
         task: "instance" (the only kind of sample this module gives).
         **loading: batch sizes, workers, transforms, ``on_bad_sample`` and the other loading
             options of `SplitsDataModule`.
@@ -163,6 +166,7 @@ class CocoInstanceDataModule(SplitsDataModule):
         ignore_index: int = 255,
         in_channels: int = 3,
         task: str = "instance",
+        category_ids: Sequence[int] | None = None,
         **loading: Any,
     ) -> None:
         super().__init__(task=task, **loading)
@@ -176,6 +180,11 @@ class CocoInstanceDataModule(SplitsDataModule):
         self.root, self.splits = Path(root), {**COCO_SPLITS, **(splits or {})}
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.class_names, self.palette = list(class_names), [list(c) for c in palette]
+        self.expected_ids = [int(c) for c in category_ids] if category_ids is not None else None
+
+    def category_ids(self) -> list[int]:
+        """The category ids of labels 1..K (the training annotation file's, in id order)."""
+        return list(self.dataset("train").dataset.category_ids)
 
     def build_dataset(self, split: str) -> CocoInstances:
         if split not in self.splits:
@@ -193,5 +202,11 @@ class CocoInstanceDataModule(SplitsDataModule):
                 f"({len(dataset.category_names)}) but data.class_names[1:] is "
                 f"{self.class_names[1:6]}... ({len(self.class_names) - 1}): set data.num_classes "
                 "and data.class_names to its categories in id order, background first"
+            )
+        if self.expected_ids is not None and dataset.category_ids != self.expected_ids:
+            raise ValueError(
+                f"{dataset.annotation_file} has category ids {dataset.category_ids[:8]} but the "
+                f"model's labels name ids {self.expected_ids[:8]} (data.category_ids): the "
+                "files' categories differ from those the model was trained on"
             )
         return dataset

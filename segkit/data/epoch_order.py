@@ -21,13 +21,20 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler
 SEED_VARIABLE = "PL_GLOBAL_SEED"
 
 
-class EpochShuffle(Sampler[int]):
-    """A permutation of ``range(length)`` drawn from ``seed + epoch`` (no global RNG)."""
+#: Seed offset between streams: loaders of one dataset in independent orders.
+_STREAM_STRIDE = 1_000_003_000
 
-    def __init__(self, length: int, seed: int | None = None, batch_size: int = 1) -> None:
+
+class EpochShuffle(Sampler[int]):
+    """A permutation of ``range(length)`` drawn from the seed, the epoch and the `stream`
+    (another stream: another order of the same samples), with no global RNG."""
+
+    def __init__(
+        self, length: int, seed: int | None = None, batch_size: int = 1, stream: int = 0
+    ) -> None:
         self.length = length
         self.seed = int(os.environ.get(SEED_VARIABLE, 0)) if seed is None else seed
-        self.batch_size = batch_size
+        self.batch_size, self.stream = batch_size, stream
         self.epoch = 0
         self._skip = 0
 
@@ -39,7 +46,8 @@ class EpochShuffle(Sampler[int]):
         self._skip = batches * self.batch_size
 
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        seed = self.seed * 100_003 + self.epoch + self.stream * _STREAM_STRIDE
+        generator = torch.Generator().manual_seed(seed % 2**63)
         order = torch.randperm(self.length, generator=generator).tolist()
         skip, self._skip = self._skip % max(self.length, 1), 0
         return iter(order[skip:])
@@ -56,10 +64,18 @@ class DistributedEpochShuffle(DistributedSampler):
         dataset: the training set.
         num_replicas, rank: the world size and this process's global rank.
         batch_size: the loader's batch size (`skip_batches` counts batches).
+        stream: another stream, another order of the same samples.
     """
 
-    def __init__(self, dataset: Dataset, num_replicas: int, rank: int, batch_size: int = 1):
-        seed = int(os.environ.get(SEED_VARIABLE, 0))
+    def __init__(
+        self,
+        dataset: Dataset,
+        num_replicas: int,
+        rank: int,
+        batch_size: int = 1,
+        stream: int = 0,
+    ):
+        seed = int(os.environ.get(SEED_VARIABLE, 0)) + stream * _STREAM_STRIDE
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
         self.batch_size = batch_size
         self._skip = 0

@@ -16,7 +16,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from segkit.data.band_pipelines import fitted_to_bands
 from segkit.data.base import SplitsDataModule
+from segkit.data.mask_survey import binary_trap, class_pixels, empty_classes
 from segkit.data.paired import ColorMasks, IndexMasks, PairedSegmentation, label_lut
 from segkit.data.transforms import channel_stats
 
@@ -66,6 +68,9 @@ class FolderDataModule(SplitsDataModule):
         crop_size: [height, width] of training crops (checked against the network).
         mean, std: per-channel normalisation on the 0..1 scale (null: ImageNet's, its grey
             statistics for 1 channel and past the third; `segkit.data.transforms.channel_stats`).
+        The training and strong pipelines are fitted to ``in_channels``: photometric
+        transforms that take 1 or 3 bands only are replaced by band-agnostic ones or dropped
+        (`segkit.data.band_pipelines`).
         **loading: batch sizes, workers, transforms, ``on_bad_sample``, ``labeled_fraction``
             and the other loading options of `SplitsDataModule`.
     """
@@ -89,6 +94,14 @@ class FolderDataModule(SplitsDataModule):
         **loading: Any,
     ) -> None:
         super().__init__(**loading)
+        # The preset's photometric transforms are written for photographs: fitted once to
+        # the band count (RGB-only ones replaced or dropped, the decision logged).
+        self.train_transform = fitted_to_bands(
+            self.train_transform, in_channels, "data.train_transform"
+        )
+        self.strong_transform = fitted_to_bands(
+            self.strong_transform, in_channels, "data.strong_transform"
+        )
         if mask_format not in MASK_FORMATS:
             raise ValueError(
                 f"mask_format={mask_format!r} is invalid: expected one of {MASK_FORMATS}"
@@ -150,6 +163,27 @@ class FolderDataModule(SplitsDataModule):
             raise ValueError(f"{len(names)} images are too few to split off a validation set")
         chosen = names[:num_val] if split == "val" else names[num_val:]
         return [pairs[n] for n in sorted(chosen)]
+
+    def survey_training_masks(self) -> list[str]:
+        """Read every training mask once (not the images), before training: ValueError for
+        black-and-white 0/255 masks read as class indices (`segkit.data.mask_survey`) and for
+        any mask `decoder` refuses, naming the file; returns the names of the classes no
+        training pixel belongs to (to warn about)."""
+        dataset = self.dataset("train").dataset
+        masks = (self._decoded_mask(dataset, i) for i in range(len(dataset)))
+        counts, ignored = class_pixels(masks, self.num_classes, self.ignore_index)
+        trap = binary_trap(counts, ignored, self.mask_format)
+        if trap:
+            raise ValueError(f"{self.root}: {trap}")
+        return empty_classes(counts, self.class_names)
+
+    @staticmethod
+    def _decoded_mask(dataset: PairedSegmentation, index: int):
+        from PIL import Image
+
+        path = dataset.masks[index]
+        with Image.open(path) as mask:
+            return dataset.decode(mask, path)
 
     def decoder(self) -> Callable:
         if self.mask_format == "rgb":

@@ -106,6 +106,14 @@ class ImageReader:
         if array.dtype == np.uint8:
             return np.ascontiguousarray(array)
         if array.dtype.kind == "f":
+            # Floats are intensities in [0, 1] (the scale deep integer data is brought to);
+            # anything else would be normalised into nonsense without a word.
+            low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+            if not (np.isfinite(low) and np.isfinite(high)) or low < 0.0 or high > 1.0:
+                raise ValueError(
+                    f"{path}: {array.dtype} values in [{low:g}, {high:g}]: expected floats in "
+                    "[0, 1] (or uint8/uint16 integers); rescale it first"
+                )
             return np.ascontiguousarray(array, dtype=np.float32)
         if array.dtype.kind not in "ui" or array.min() < 0 or array.max() > 65535:
             raise ValueError(

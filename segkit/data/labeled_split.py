@@ -4,9 +4,11 @@ A data module with ``labeled_fraction < 1`` keeps the labels of a seeded ``label
 of its training samples and hands out the rest as unlabeled samples ``{"image", "name"}``
 (their masks are never returned). ``train_dataloader`` then returns
 ``{"labeled": loader, "unlabeled": loader}``, which Lightning iterates together (the shorter
-one cycles). The split depends only on the dataset's length and ``labeled_seed``, never on the
-training seed, so runs with different seeds compare on the same labeled images. A
-``labeled_list`` file (a published split, e.g. UniMatch's) names the labeled samples instead.
+one cycles), plus ``"unlabeled_mix"`` when unlabeled samples carry strong views: the same
+unlabeled images in another order, the CutMix partners of the consistency methods. The split
+depends only on the dataset's length and ``labeled_seed``, never on the training seed, so runs
+with different seeds compare on the same labeled images. A ``labeled_list`` file (a
+published split, e.g. UniMatch's) names the labeled samples instead.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def labeled_indices(length: int, fraction: float, seed: int) -> tuple[list[int],
 
 class Unlabeled(Dataset):
     """The samples of `dataset` at `indices` without their labels: ``{"image", "name"}``, plus
-    ``"strong"`` when the dataset makes strong views (`segkit.data.unlabeled_views`) and, with
+    ``"strong"`` and ``"padding"`` when the dataset makes strong views
+    (`segkit.data.unlabeled_views`) and, with
     ``true_masks``, the hidden mask as ``"true_mask"``: for monitoring pseudo-labels
     (``train/pseudo_acc``) on data whose unlabeled masks are known, never for a loss."""
 
@@ -49,8 +52,9 @@ class Unlabeled(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         sample = self.dataset[self.indices[index]]
         unlabeled = {"image": sample["image"], "name": sample["name"]}
-        if "strong" in sample:
-            unlabeled["strong"] = sample["strong"]
+        for key in ("strong", "padding"):
+            if key in sample:
+                unlabeled[key] = sample[key]
         if self.true_masks:
             unlabeled["true_mask"] = sample["mask"]
         return unlabeled

@@ -11,7 +11,14 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from segkit.data.image_reader import ImageReader
-from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD, WorkerSeededTransform, to_sample
+from segkit.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    WorkerSeededTransform,
+    normalised,
+    to_sample,
+)
+from segkit.data.unlabeled_views import view_entries
 
 
 def label_lut(mapping: dict[int, int]) -> np.ndarray:
@@ -159,8 +166,10 @@ class PairedSegmentation(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         image, mask = self.read(index)
-        strong = None
+        out = {"image": image, "mask": mask}
         if self.transform is not None:
             out = self.transform(image=image, mask=mask)
-            image, mask, strong = out["image"], out["mask"], out.get("strong")
-        return to_sample(image, mask, self.names[index], self.mean, self.std, strong)
+        sample = to_sample(out["image"], out["mask"], self.names[index], self.mean, self.std)
+        # Unlabeled views (segkit.data.unlabeled_views): strong views, padding.
+        sample.update(view_entries(out, lambda view: normalised(view, self.mean, self.std)))
+        return sample

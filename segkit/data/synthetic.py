@@ -35,6 +35,7 @@ from segkit.data.transforms import (
     WorkerSeededTransform,
     channel_stats,
 )
+from segkit.data.unlabeled_views import view_entries
 
 #: Luminance weights (ITU-R BT.601) and the grey level statistics matching ImageNet's.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -140,18 +141,17 @@ class SyntheticScenes(Dataset):
             return instance_sample(
                 scene.image, scene.instance_masks, scene.labels, name, self.transform
             )
-        image, mask, strong = scene.image, scene.mask, None
+        out = {"image": scene.image, "mask": scene.mask}
         if self.transform is not None:
             # Copies: a transform that writes in place must not change the cached scene.
-            out = self.transform(image=image.copy(), mask=mask.copy())
-            image, mask, strong = out["image"], out["mask"], out.get("strong")
+            out = self.transform(image=scene.image.copy(), mask=scene.mask.copy())
         sample = {
-            "image": self._normalised(image),
-            "mask": torch.from_numpy(np.ascontiguousarray(mask)).long(),
+            "image": self._normalised(out["image"]),
+            "mask": torch.from_numpy(np.ascontiguousarray(out["mask"])).long(),
             "name": name,
         }
-        if strong is not None:  # unlabeled views (segkit.data.unlabeled_views)
-            sample["strong"] = torch.stack([self._normalised(view) for view in strong])
+        # Unlabeled views (segkit.data.unlabeled_views): strong views, padding.
+        sample.update(view_entries(out, self._normalised))
         return sample
 
     def _normalised(self, image: np.ndarray) -> torch.Tensor:

@@ -40,6 +40,28 @@ class WorkerSeededTransform:
         return self.transform(**data)
 
 
+class ImageOnly:
+    """An albumentations pipeline applied to the image alone: the mask (and any other entry)
+    passes unchanged. A validation pipeline that downscales images with it keeps the labels
+    at full resolution, where predictions are scored (`segkit.inference.at_label_size`).
+
+    Args:
+        transforms: albumentations transforms, composed in order (as ``Compose``'s, so a
+            data config's ``transforms`` list replaces the default pipeline's on override).
+    """
+
+    def __init__(self, transforms: Sequence[Callable[..., dict[str, Any]]]) -> None:
+        import albumentations as A
+
+        self.transform = A.Compose(list(transforms))
+
+    def set_random_seed(self, seed: int) -> None:
+        self.transform.set_random_seed(seed)
+
+    def __call__(self, **data: Any) -> dict[str, Any]:
+        return {**data, "image": self.transform(image=data["image"])["image"]}
+
+
 def augmentation_seed(base_seed: int, rank: int) -> int:
     """The albumentations seed of a loader (worker) with torch seed `base_seed` on `rank`."""
     return (base_seed + rank * 0x9E3779B9) % 2**32  # golden-ratio stride: ranks far apart
@@ -93,20 +115,15 @@ def to_sample(
     name: str,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
-    strong: Sequence[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Image [H,W,C] (uint8, or float32 in [0, 1]) and int mask [H,W] -> the semantic sample
     contract (float32 [C,H,W] normalised by the per-channel `mean` and `std` of the 0..1
-    scale, int64 [H,W]); `strong` views of the image (`segkit.data.unlabeled_views`) become
-    ``"strong"`` float32 [V,C,H,W], normalised alike."""
-    sample = {
+    scale, int64 [H,W])."""
+    return {
         "image": normalised(image, mean, std),
         "mask": torch.from_numpy(np.ascontiguousarray(mask)).long(),
         "name": name,
     }
-    if strong is not None:
-        sample["strong"] = torch.stack([normalised(view, mean, std) for view in strong])
-    return sample
 
 
 def normalised(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

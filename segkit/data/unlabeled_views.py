@@ -1,10 +1,11 @@
 """Weak and strong views of unlabeled images, made in the loader (FixMatch, UniMatch).
 
 The weak view is the training pipeline's output (crops, flips: the geometry the labeled images
-get too). Each strong view is one more draw of a photometric pipeline (``data.strong_transform``:
-colour jitter, greyscale, blur) on the weak view, so weak and strong views stay pixel-aligned and
-a pseudo-label from the weak view fits every strong view. CutMix, which mixes images of a
-batch, is done by the task on the batch (`segkit.tasks.consistency`).
+get too), with a map of the pixels that pipeline padded (``"padding"``: they are left out of the
+unsupervised loss, as in UniMatch). Each strong view is one more draw of a photometric
+pipeline (``data.strong_transform``: colour jitter, greyscale, blur) on the weak view, so weak
+and strong views stay pixel-aligned and a pseudo-label from the weak view fits every strong
+view. CutMix, which mixes images, is done by the task (`segkit.tasks.consistency`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from segkit.data.bad_samples import RaiseBadSamples, SkipBadSamples
@@ -40,11 +43,29 @@ class StrongViews:
                 pipeline.set_random_seed((seed + offset * 7919) % 2**32)
 
     def __call__(self, image: Any, mask: Any = None, **extra: Any) -> dict[str, Any]:
-        out = dict(self.weak(image=image, mask=mask, **extra)) if self.weak else {}
+        out: dict[str, Any] = {}
+        if self.weak:
+            # A map of ones rides along with the weak pipeline: whatever it pads (crops past
+            # the border, rotations) takes the mask fill value, so padding is known apart from
+            # ignored labels (the unlabeled image's own mask stays hidden).
+            inside = np.ones(np.asarray(image).shape[:2], dtype=np.uint8)
+            out = dict(self.weak(image=image, mask=mask, masks=[inside], **extra))
+            out["padding"] = np.asarray(out.pop("masks")[0]) != 1
         out.setdefault("image", image)
         out.setdefault("mask", mask)
         out["strong"] = [self.strong(image=out["image"])["image"] for _ in range(self.num_views)]
         return out
+
+
+def view_entries(out: dict[str, Any], normalise: Any) -> dict[str, torch.Tensor]:
+    """The sample entries of a `StrongViews` output: ``"strong"`` float32 [V,C,H,W] (each view
+    through `normalise`, array [H,W,C] -> tensor [C,H,W]) and ``"padding"`` bool [H,W]."""
+    entries = {}
+    if out.get("strong") is not None:
+        entries["strong"] = torch.stack([normalise(view) for view in out["strong"]])
+    if out.get("padding") is not None:
+        entries["padding"] = torch.from_numpy(np.ascontiguousarray(out["padding"]))
+    return entries
 
 
 def with_strong_views(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
+import sys
 from pathlib import Path
 
 from segkit.data.image_files import ImageFileError
@@ -34,7 +34,7 @@ class Manifest:
 
 
 def read_or_skip(model, path: Path, on_bad_image: str, manifest: Manifest):
-    """The image as `model` reads it; None (warned, listed, counted) for an unreadable one
+    """The image as `model` reads it; None (reported, listed, counted) for an unreadable one
     under ``on_bad_image=skip``, else ImageFileError naming it."""
     try:
         return model.read(path)
@@ -43,6 +43,9 @@ def read_or_skip(model, path: Path, on_bad_image: str, manifest: Manifest):
             raise ImageFileError(
                 f"{err} (predictions written so far are kept; on_bad_image=skip goes on)"
             ) from err
-        warnings.warn(f"segkit.predict: skipped {err}", stacklevel=2)
+        from tqdm import tqdm
+
+        # A plain line (no warning source line), above the progress bar.
+        tqdm.write(f"segkit: skipped {err}", file=sys.stderr)
         manifest.skip(path, err)
         return None

@@ -1,8 +1,10 @@
 """Loading weights from a local file into a network or its encoder, with a key report.
 
 Accepts ``.safetensors``, plain state-dict ``.pth``/``.pt``/``.bin`` files (torchvision, timm,
-smp), torchvision reference checkpoints (``{"model": state_dict}``) and Lightning/segkit
-checkpoints (``{"state_dict": ...}``, keys prefixed ``net.``).
+smp), torchvision reference checkpoints (``{"model": state_dict}``), Lightning/segkit
+checkpoints (``{"state_dict": ...}``, keys prefixed ``net.``) and weights inside an installed
+package (``package:<module>``, `segkit.models.packaged_weights`). EfficientNets in lukemelas'
+layout load into smp's timm-efficientnet encoders (`segkit.models.efficientnet_keys`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,14 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from segkit.models.efficientnet_keys import (
+    is_lukemelas_efficientnet,
+    timm_stage_lengths,
+    to_timm_efficientnet,
+)
+from segkit.models.packaged_weights import is_packaged, packaged_weights_file
+from segkit.models.torch_files import load_torch_file
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +58,20 @@ class LoadReport:
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a weights file, unwrapped from checkpoint containers."""
+    if is_packaged(path):
+        path = packaged_weights_file(str(path))
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"pretrained weights file {path} does not exist")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
 
+        try:
             state = load_file(str(path), device="cpu")
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(
-            f"cannot read {path} as weights ({type(err).__name__}: {err}); expected a "
-            ".safetensors file or a torch-saved state dict or checkpoint"
-        ) from err
+        except Exception as err:
+            raise ValueError(f"{path}: not a readable .safetensors file ({err})") from err
+    else:  # refuses pickled code and names a file that is no PyTorch file at all
+        state = load_torch_file(path, "weights file")
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -105,6 +114,8 @@ def load_pretrained(
         raise ValueError(f"pretrained target {target!r} is invalid: expected one of {TARGETS}")
     state = read_state_dict(path)
     prefix = encoder_prefix(net)
+    if is_lukemelas_efficientnet(state):
+        state = _for_timm_encoder(state, getattr(net, "encoder", None), path)
     if target in ("encoder", "auto") and prefix and any(k.startswith(prefix) for k in state):
         # A whole-network file: its encoder part is what an encoder target receives.
         encoder_state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
@@ -127,6 +138,27 @@ def load_pretrained(
     report = _load(module, tensors, str(path), target, strict)
     log.info(report.summary())
     return report
+
+
+def _for_timm_encoder(state: dict, encoder: nn.Module | None, path) -> dict[str, torch.Tensor]:
+    """A lukemelas-layout EfficientNet renamed for `encoder`: smp's ``timm-efficientnet-*``
+    encoders (a timm EfficientNet) or ``tu-*`` ones (one under ``.model``). The file's
+    classification head (``conv_head``, ``bn2``, ``classifier``) is left out where the encoder
+    has none (smp deletes the classifier; ``tu-`` feature extractors end at the last block)."""
+    prefix, timm_net = "", encoder
+    if timm_stage_lengths(timm_net) is None and encoder is not None:
+        prefix, timm_net = "model.", getattr(encoder, "model", None)
+    lengths = timm_stage_lengths(timm_net)
+    if lengths is None:
+        raise ValueError(
+            f"{path} holds an EfficientNet in lukemelas' layout: it loads into smp's timm "
+            "EfficientNet encoders (e.g. model.net.encoder_name=timm-tf_efficientnet_lite0), "
+            f"not into {type(encoder).__name__ if encoder is not None else 'a network without one'}"
+        )
+    own = timm_net.state_dict()
+    renamed = to_timm_efficientnet(state, lengths)
+    head = ("conv_head.", "bn2.", "classifier.")
+    return {prefix + k: v for k, v in renamed.items() if k in own or not k.startswith(head)}
 
 
 def _matches(module: nn.Module, tensors: dict[str, torch.Tensor]) -> int:

@@ -114,9 +114,13 @@ def plain(node: Any) -> Any:
 
 
 def prepare_net(net, cfg: DictConfig) -> None:
-    """Load `model.pretrained` into the built network and check it accepts the data's size."""
+    """Freeze the parameters its forward never uses, load `model.pretrained` into the built
+    network and check it accepts the data's size."""
     from segkit.models.input_size import check_input_size
     from segkit.models.pretrained import load_pretrained
+    from segkit.models.unused_parameters import freeze_unused_encoder_head
+
+    freeze_unused_encoder_head(net)  # DDP needs every trained parameter to get a gradient
 
     path = cfg.model.get("pretrained")
     if path:

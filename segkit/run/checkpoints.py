@@ -8,7 +8,6 @@ run's provenance under `PROVENANCE_KEY`, all in plain containers: it loads with
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -31,35 +30,41 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used: unreadable, unsafe, not segkit's, or not matching."""
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint at `path` as plain containers and tensors (on CPU).
+def load_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
+    """The checkpoint at `path` as plain containers and tensors (on CPU; `mmap`: tensors
+    mapped from the file, for a quick look at its config).
 
-    Raises CheckpointError naming the file: missing, unreadable, holding pickled objects
-    (refused, never unpickled), or without segkit's config and weights."""
-    import torch
+    Raises CheckpointError naming the file: missing, not a PyTorch file, holding pickled
+    objects (refused, never unpickled), or without segkit's config and weights."""
+    from segkit.models.torch_files import TorchFileError, load_torch_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(
-            f"{path}: refused: it holds pickled Python objects, which could run code when "
-            f"loaded ({first}). segkit loads checkpoints with weights_only=True only; re-save "
-            "it with plain containers (dicts, lists, numbers, strings, tensors)"
-        ) from err
-    except Exception as err:  # torch.load's errors for foreign bytes vary (KeyError, ...)
-        raise CheckpointError(
-            f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: {err})"
-        ) from err
+        ckpt = load_torch_file(path, "checkpoint", mmap=mmap)
+    except TorchFileError as err:
+        raise CheckpointError(str(err)) from err
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or CONFIG_KEY not in ckpt:
         raise CheckpointError(
             f"{path}: not a segkit checkpoint: expected 'state_dict' and '{CONFIG_KEY}' "
             "(written by python -m segkit.train)"
         )
     return ckpt
+
+
+def check_family(path: str | Path, cfg: DictConfig, ckpt: dict[str, Any] | None = None) -> None:
+    """CheckpointError unless the checkpoint at `path` holds a model of the family `cfg`
+    trains (a semantic checkpoint cannot continue an adversarial run)."""
+    ckpt = ckpt if ckpt is not None else load_checkpoint(path, mmap=True)
+    stored, wanted = task_family(checkpoint_config(ckpt)), task_family(cfg)
+    if stored != wanted:
+        raise CheckpointError(
+            f"{path}: a checkpoint of {_article(stored)} {stored} model; this config trains "
+            f"{_article(wanted)} {wanted} model (model._target_ "
+            f"{str(cfg.model.get('_target_', '?')).rsplit('.', 1)[-1]})"
+        )
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def checkpoint_config(ckpt: dict[str, Any]) -> DictConfig:

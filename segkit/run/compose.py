@@ -3,6 +3,7 @@ check, notebooks)."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,9 +34,38 @@ def compose_config(
         with open_dict(cfg):
             cfg.hydra.runtime.output_dir = str(output_dir)
     HydraConfig.instance().set_config(cfg)
+    hydra_node = cfg.hydra
     with open_dict(cfg):
         del cfg["hydra"]
+    _composed[id(cfg)] = (weakref.ref(cfg), hydra_node)
     return cfg
+
+
+#: id of each config composed here -> (a weak reference to it, its Hydra node): what
+#: `segkit.fit` records of how the config was made (Hydra records it for the command line).
+_composed: dict[int, tuple[weakref.ref, DictConfig]] = {}
+
+
+def hydra_node_of(cfg: DictConfig) -> DictConfig | None:
+    """The Hydra node (overrides, group choices) `cfg` was composed with in this process,
+    None for a config made otherwise."""
+    found = _composed.get(id(cfg))
+    return found[1] if found is not None and found[0]() is cfg else None
+
+
+def write_hydra_record(cfg: DictConfig, run_dir: str | Path) -> None:
+    """Write ``.hydra/hydra.yaml`` and ``.hydra/overrides.yaml`` of a composed config into
+    `run_dir`, as Hydra does for the command line (`segkit.compare` reads the group choices
+    there, ``resume=`` the overrides)."""
+    from omegaconf import OmegaConf
+
+    node = hydra_node_of(cfg)
+    if node is None:
+        return
+    folder = Path(run_dir) / ".hydra"
+    folder.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create({"hydra": node}), folder / "hydra.yaml")
+    OmegaConf.save(OmegaConf.create(list(node.overrides.task)), folder / "overrides.yaml")
 
 
 def set_run_dir(run_dir: str | Path) -> None:

@@ -5,6 +5,7 @@ is accepted."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -126,6 +127,7 @@ def check_train_config(cfg: DictConfig) -> None:
         )
     if family == "adversarial":
         check_method_discriminator(model)
+    check_pretrained(model)
     check_domain_adaptation(cfg)
     if model.get("consistency") is not None:
         check_consistency_data(data)
@@ -143,6 +145,23 @@ def check_train_config(cfg: DictConfig) -> None:
                 f"trainer.{key}=0 with a learning-rate schedule: it needs at least one step "
                 "(add scheduler=none to evaluate without training)"
             )
+
+
+def check_pretrained(model: DictConfig) -> None:
+    """ConfigError when ``model.pretrained`` names packaged weights (``package:<module>``)
+    that are not installed, with the pip command."""
+    from segkit.models.packaged_weights import (
+        PackagedWeightsError,
+        is_packaged,
+        packaged_weights_file,
+    )
+
+    spec = model.get("pretrained")
+    if is_packaged(spec):
+        try:
+            packaged_weights_file(spec)
+        except PackagedWeightsError as err:
+            raise ConfigError(str(err)) from err
 
 
 #: What builds the W&B logger in ``conf/logger`` (found by target, whatever its key).
@@ -239,8 +258,63 @@ def check_consistency_data(data: DictConfig) -> None:
         )
 
 
+#: What Lightning's Trainer takes (its `precision`, `accelerator` and `strategy` names), plus
+#: segkit's "auto" precision; checked here so a typo fails in a second, naming the key.
+PRECISIONS = (
+    "auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true",
+    "transformer-engine", "transformer-engine-float16", "32", "16", "bf16", "64", 32, 16, 64,
+)  # fmt: skip
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+#: Strategy names of Lightning's registry (``ddp*``, ``deepspeed*``, ``fsdp*``, ``xla*``...).
+STRATEGY_PREFIXES = ("auto", "ddp", "deepspeed", "fsdp", "single_device", "single_tpu",
+                     "single_xla", "xla")  # fmt: skip
+
+
+def check_trainer_options(trainer: DictConfig) -> None:
+    """ConfigError for a ``precision``, ``accelerator``, ``devices`` or ``strategy`` the
+    Trainer would refuse once built, naming the key and what it takes."""
+    precision = trainer.get("precision", "auto")
+    if precision not in PRECISIONS:
+        shown = ", ".join(p for p in PRECISIONS if isinstance(p, str) and not p.isdigit())
+        raise ConfigError(f"trainer.precision={precision!r} is invalid: expected one of {shown}")
+    accelerator = trainer.get("accelerator", "auto")
+    if accelerator not in ACCELERATORS:
+        raise ConfigError(
+            f"trainer.accelerator={accelerator!r} is invalid: expected one of "
+            f"{', '.join(ACCELERATORS)}"
+        )
+    devices = trainer.get("devices", "auto")
+    if not _valid_devices(devices):
+        raise ConfigError(
+            f"trainer.devices={devices!r} is invalid: expected auto, a positive count, -1 (all), "
+            "or a list of device indices such as [0,1]"
+        )
+    strategy = trainer.get("strategy", "auto")
+    if isinstance(strategy, str) and not strategy.startswith(STRATEGY_PREFIXES):
+        raise ConfigError(
+            f"trainer.strategy={strategy!r} is invalid: expected auto, ddp (ddp_spawn, "
+            "ddp_find_unused_parameters_true, ...), fsdp, deepspeed, or a strategy config "
+            "with a _target_ (trainer=ddp)"
+        )
+
+
+def _valid_devices(devices: Any) -> bool:
+    """Lightning's ``devices``: "auto", a count >= 1, -1, "0,1", or a list of indices."""
+    if OmegaConf.is_list(devices) or isinstance(devices, list):
+        return len(devices) > 0 and all(isinstance(d, int) and d >= 0 for d in devices)
+    if isinstance(devices, bool):
+        return False
+    if isinstance(devices, int):
+        return devices >= 1 or devices == -1
+    if isinstance(devices, str):
+        parts = [p.strip() for p in devices.split(",") if p.strip()]
+        return devices == "auto" or (bool(parts) and all(p.lstrip("-").isdigit() for p in parts))
+    return False
+
+
 def check_trainer_config(trainer: DictConfig) -> None:
     """Raise `ConfigError` for trainer settings Lightning would reject only once running."""
+    check_trainer_options(trainer)
     max_epochs = trainer.get("max_epochs")
     if max_epochs is not None and not (max_epochs == -1 or max_epochs >= 1):
         raise ConfigError(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from segkit.run.checkpoints import CheckpointError, check_family
 from segkit.run.config_checks import ConfigError, wandb_logger_config
 from segkit.run.facts import net_config_key
 from segkit.run.launch import distributed_job, is_rank_zero
@@ -36,6 +37,7 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
     from hydra.core.hydra_config import HydraConfig
 
     from segkit.run.build import build_task, build_trainer, job_precision
+    from segkit.run.category_ids import record_category_ids
     from segkit.run.class_weights import fill_auto_class_weights
     from segkit.run.outputs import write_resolved_config
     from segkit.run.provenance import provenance, write_provenance
@@ -46,6 +48,11 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
     run_dir = Path(run_dir or hydra.runtime.output_dir)
     if cfg.get("ckpt_path") == "last":  # this run dir's last checkpoint (Lightning's "last")
         cfg.ckpt_path = str(last_checkpoint(run_dir))
+    if cfg.get("ckpt_path"):  # before anything is written: readable, safe, of this family
+        try:
+            check_family(cfg.ckpt_path, cfg)
+        except CheckpointError as err:
+            raise ConfigError(f"ckpt_path: {err}") from err
     wandb_cfg = wandb_logger_config(cfg.get("logger") or {})
     if wandb_cfg is not None:  # before the config is saved: checkpoints keep the run id
         wandb_cfg.id = run_id_to_use(wandb_cfg.get("id"), cfg.get("ckpt_path"), run_dir)
@@ -53,7 +60,13 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
     from hydra.utils import instantiate
 
     datamodule = instantiate(cfg.data, _convert_="all")
-    fill_auto_class_weights(cfg, datamodule)  # before the config is saved: it keeps the numbers
+    survey_training_masks(datamodule)
+    # Before the config is saved: it (and every checkpoint) keeps the numbers.
+    fill_auto_class_weights(cfg, datamodule)
+    try:
+        record_category_ids(cfg, datamodule)
+    except (ValueError, OSError) as err:
+        raise ConfigError(f"the training annotations: {err}") from err
     precision = job_precision(cfg)
     record = provenance(precision, cfg.trainer.get("accelerator", "auto"))
     if is_rank_zero():  # one writer per run dir
@@ -77,6 +90,25 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
         raise
     finish_wandb(loggers)  # a multirun's next job starts its own W&B run
     return metrics
+
+
+def survey_training_masks(datamodule) -> None:
+    """Folder data: its training masks read once before anything is written, so masks the
+    config misreads stop the run at once (`segkit.data.mask_survey`) and classes without a
+    training pixel are warned about."""
+    survey = getattr(datamodule, "survey_training_masks", None)
+    if survey is None:
+        return
+    try:
+        empty = survey()
+    except (ValueError, OSError) as err:
+        raise ConfigError(str(err)) from err
+    if empty and is_rank_zero():
+        print(
+            f"segkit: warning: no training pixel belongs to {len(empty)} of the classes: "
+            f"{', '.join(empty)} (check the masks, data.num_classes and data.class_names)",
+            file=sys.stderr,
+        )
 
 
 def last_checkpoint(run_dir: Path) -> Path:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
 
+from segkit.run.category_ids import internal_ids_note
 from segkit.run.facts import class_names, task_family
 
 
@@ -25,6 +27,9 @@ def load_model(
 
     device, resolved = inference_setting(device, precision)
     task, config = load_task(ckpt_path, resolved, inference=inference)
+    note = internal_ids_note(config, str(ckpt_path))
+    if note:
+        print(note, file=sys.stderr)
     return LoadedModel(task, config, device, resolved, exif_orientation)
 
 
@@ -69,11 +74,19 @@ class LoadedModel:
         return self.reader.convert(image, source=f"the given {type(image).__name__}")
 
     def predict(self, image: str | Path | Any, score_threshold: float = 0.5):
-        """Predictions for one image: a path, a PIL image, or an HxWxC array.
+        """Predictions for one image: a path, a PIL image, or an HxW / HxWxC array (uint8,
+        uint16, or float in [0, 1]); a list of them gives a list of predictions.
 
         Semantic models: an HxW int64 array of class indices (the image's displayed size).
         Instance models: COCO-style result dicts (``category_id``, ``bbox`` [x,y,w,h],
         ``score``, ``segmentation`` as RLE) with a score of at least `score_threshold`."""
+        if isinstance(image, (list, tuple)):
+            return [self.predict(one, score_threshold) for one in image]
+        if isinstance(image, np.ndarray) and image.ndim == 4:
+            raise ValueError(
+                f"the given array is a batch {image.shape}: pass a list of images "
+                "(HxW or HxWxC each)"
+            )
         array = self.read(image)
         if self.family == "instance":
             from segkit.formats.instances import coco_results

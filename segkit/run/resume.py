@@ -66,24 +66,25 @@ def _key(override: str) -> str:
 
 
 def check_run_dir(argv: list[str], rank_zero: bool = True) -> None:
-    """ResumeError before Hydra writes anything when a new run would reuse or cannot create
-    its ``hydra.run.dir``.
+    """ResumeError before Hydra writes anything when a new run would reuse a dir that holds a
+    run (`segkit.run.run_dirs.claim_run_dir`: refused unless it resumes, ``ckpt_path=`` given
+    as ``resume=`` adds, or Lightning's SLURM ``hpc_ckpt_*.ckpt`` is in it, or
+    ``overwrite=true`` empties it first), or cannot create its ``hydra.run.dir``. Only rank 0
+    checks: other processes join its dir."""
+    from segkit.run.run_dirs import RunDirError, claim_run_dir
 
-    A run dir that already holds a run (``.hydra/``, ``checkpoints/`` or ``metrics.json``) is
-    refused unless this run resumes (``ckpt_path=`` given, as ``resume=`` adds, or Lightning's
-    SLURM ``hpc_ckpt_*.ckpt`` in it). Only rank 0 checks: other processes join its dir."""
     args = argv[1:]
     given = [a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")]
     if not rank_zero or not given or "${" in given[-1]:
         return
     run_dir = Path(given[-1])
     resuming = any(a.startswith("ckpt_path=") and a != "ckpt_path=null" for a in args)
-    holds_run = any((run_dir / n).exists() for n in (".hydra", "checkpoints", "metrics.json"))
-    if holds_run and not resuming and latest_hpc_checkpoint(run_dir) is None:
-        raise ResumeError(
-            f"hydra.run.dir={run_dir} already holds a run: continue it with resume={run_dir}, "
-            "or give a new directory"
-        )
+    resuming = resuming or latest_hpc_checkpoint(run_dir) is not None
+    overwrite = any(a.lower() in ("overwrite=true", "overwrite=1") for a in args)
+    try:
+        claim_run_dir(run_dir, resuming, overwrite, how="command")
+    except RunDirError as err:
+        raise ResumeError(f"hydra.run.dir={err}") from err
     check_writable(run_dir)
 
 

@@ -56,8 +56,9 @@ class AdversarialSegmentation(
       unlabeled images are learned by weak-to-strong consistency
       (`segkit.tasks.consistency.WeakToStrong`, shared with `segkit.tasks.semi`) instead of
       Hung et al.'s self-training: a pixel's pseudo-label counts when the segmenter's confidence
-      exceeds the consistency threshold or, from ``semi_start``, the discriminator's
-      confidence exceeds ``semi_threshold``. The adversarial term on unlabeled images judges
+      exceeds the consistency threshold and, from ``semi_start``, the discriminator's
+      confidence also exceeds ``semi_threshold`` (an AND gate, as s4GAN's: an OR gate at 0.2
+      admitted nearly every pixel). The adversarial term on unlabeled images judges
       the first strong view; an EMA teacher (``consistency.ema_momentum``) is updated after
       each segmenter step.
 
@@ -180,12 +181,13 @@ class AdversarialSegmentation(
         labeled = batch.get("labeled", batch)  # data.labeled_fraction < 1: a dict of two batches
         # Only Hung et al. learn from unlabeled images; the other methods use the labeled part.
         unlabeled = batch.get("unlabeled") if self.hparams.method == "hung2018" else None
+        partner = batch.get("unlabeled_mix")  # CutMix partners of weak-to-strong consistency
         g_opt, d_opt = self.optimizers()
         images, mask = labeled["image"], labeled["mask"]
         logged: dict[str, torch.Tensor] = {}
 
         self.toggle_optimizer(g_opt)
-        fakes, g_loss, g_logged = self._segmenter_loss(images, mask, unlabeled)
+        fakes, g_loss, g_logged = self._segmenter_loss(images, mask, unlabeled, partner)
         logged.update(g_logged)
         if not self.usable_loss(g_loss, g_logged):  # on_nonfinite=skip: the whole batch
             self.untoggle_optimizer(g_opt)
@@ -224,7 +226,11 @@ class AdversarialSegmentation(
             self._step_schedulers()
 
     def _segmenter_loss(
-        self, images: torch.Tensor, mask: torch.Tensor, unlabeled: dict[str, Any] | None
+        self,
+        images: torch.Tensor,
+        mask: torch.Tensor,
+        unlabeled: dict[str, Any] | None,
+        partner: dict[str, Any] | None = None,
     ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor, dict[str, torch.Tensor]]:
         """The segmenter's loss; returns ([(detached softmax, image)] for the discriminator
         step, loss, logged terms)."""
@@ -245,7 +251,7 @@ class AdversarialSegmentation(
         fakes = [(probs.detach(), images)]
         if unlabeled is not None and self.consistency is not None:
             if self.consistency.active(self.iteration):
-                u_loss, u_fake, u_logged = self._consistency_loss(unlabeled, adversarial)
+                u_loss, u_fake, u_logged = self._consistency_loss(unlabeled, adversarial, partner)
                 loss = loss + u_loss
                 logged.update(u_logged)
                 fakes.append(u_fake)
@@ -267,9 +273,10 @@ class AdversarialSegmentation(
         return fakes, loss, logged
 
     def _consistency_loss(
-        self, unlabeled: dict[str, Any], adversarial: bool
+        self, unlabeled: dict[str, Any], adversarial: bool, partner: dict[str, Any] | None
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]:
-        """Weak-to-strong consistency with the discriminator's pixel selection, plus the
+        """Weak-to-strong consistency gated by the discriminator (a confident pixel counts
+        where the discriminator also takes the prediction for ground truth), plus the
         adversarial term on the first strong view: (loss, (detached softmax, image) for the
         discriminator step, logged terms)."""
         hp = self.hparams
@@ -285,6 +292,7 @@ class AdversarialSegmentation(
             teacher=teacher.as_forward(self.net, self.memory_format) if teacher else None,
             select=discriminator_selects if self.iteration >= hp.semi_start else None,
             generator=step_generator(self.trainer.global_step, self.global_rank),
+            partner=partner,
         )
         loss, logged = out.loss, dict(out.logged)
         u_probs = out.strong_logits.float().softmax(1)

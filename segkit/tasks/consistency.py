@@ -1,20 +1,24 @@
 """Weak-to-strong consistency on unlabeled batches: the unsupervised loss of FixMatch (Sohn et
 al. 2020) and UniMatch (Yang et al. 2023) for semantic segmentation, shared by the
 semi-supervised task (`segkit.tasks.semi`) and the adversarial one (`segkit.tasks.adversarial`,
-where a discriminator can also select pseudo-labels).
+where a discriminator can also gate pseudo-labels).
 
 An unlabeled batch (`segkit.data.unlabeled_views`) holds the weak view ``"image"`` float
-[B,C,H,W] and ``"strong"`` float [B,V,C,H,W], V strong (photometric) views of the same pixels.
+[B,C,H,W], ``"strong"`` float [B,V,C,H,W] (V strong, photometric views of the same pixels) and
+``"padding"`` bool [B,H,W] (pixels the weak pipeline padded). A second unlabeled batch of the
+same form, the *partner*, gives CutMix its boxes' contents, as in UniMatch's code.
 
 1. Pseudo-labels: the argmax of the weak view's softmax, from the EMA teacher when there is
-   one, else from the segmenter itself; computed without gradient. Pixels whose confidence
-   exceeds ``threshold`` count (`confident_pixels`); a ``select`` callback may add pixels.
+   one, else from the segmenter with its dropout off; computed without gradient. The
+   partner's come from the segmenter in eval mode (UniMatch). Pixels whose confidence exceeds
+   ``threshold`` count (`confident_pixels`); a ``select`` callback (a discriminator) may veto
+   some of them.
 2. CutMix (Yun et al. 2019): each strong view of image i takes, inside a random box, the
-   pixels of the same view of image i-1 of the batch (`cutmix_boxes`, `mix`); its pseudo-labels
-   and selected pixels are mixed with the same box.
+   pixels of the same view of the partner's image i (`cutmix_boxes`, `mix`); its
+   pseudo-labels, selected and padded pixels are mixed with the same box.
 3. The segmenter sees the mixed strong views; the loss of each is the cross-entropy to the
-   pseudo-labels at the selected pixels, summed and divided by all pixels (UniMatch's
-   normalisation, so few confident pixels mean a small loss, not a noisy one).
+   pseudo-labels at the selected pixels, summed and divided by the pixels that are not padding
+   (UniMatch's normalisation, so few confident pixels mean a small loss, not a noisy one).
 4. UniMatch's feature perturbation (``fp_weight`` > 0): the segmenter sees the weak view again
    with dropout (``feature_dropout``, channel-wise) on its encoder's output features
    (`feature_dropout`); its loss against the same pseudo-labels weighs ``fp_weight``, the strong
@@ -87,12 +91,43 @@ def cutmix_boxes(
     return boxes.to(device)
 
 
-def mix(values: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """`values` [B,...,H,W] with image i taking image i-1's values inside its box
-    (``boxes`` bool [B,H,W]); any dims between batch and the spatial ones are mixed alike."""
-    partner = torch.roll(values, shifts=1, dims=0)
+def mix(values: torch.Tensor, boxes: torch.Tensor, partner: torch.Tensor) -> torch.Tensor:
+    """`values` [B,...,H,W] with image i taking the `partner` batch's image i values inside
+    its box (``boxes`` bool [B,H,W]); any dims between batch and the spatial ones are mixed
+    alike."""
+    if partner.shape != values.shape:
+        raise ValueError(
+            f"the CutMix partner batch {tuple(partner.shape)} differs from the unlabeled batch "
+            f"{tuple(values.shape)}"
+        )
     inside = boxes.view(boxes.shape[0], *([1] * (values.ndim - 3)), *boxes.shape[1:])
     return torch.where(inside, partner, values)
+
+
+@contextlib.contextmanager
+def dropout_off(net: nn.Module) -> Iterator[None]:
+    """Within the block the dropout layers of `net` are in eval mode (pseudo-labels are made
+    without dropout: smp's DeepLabV3/V3+ ASPP has one); other layers keep their mode."""
+    layers = [m for m in net.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+    saved = [m.training for m in layers]
+    try:
+        for layer in layers:
+            layer.eval()
+        yield
+    finally:
+        for layer, training in zip(layers, saved, strict=True):
+            layer.train(training)
+
+
+@contextlib.contextmanager
+def evaluating(net: nn.Module) -> Iterator[None]:
+    """Within the block `net` is in eval mode (batch-norm running statistics, no dropout)."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield
+    finally:
+        net.train(was_training)
 
 
 @contextlib.contextmanager
@@ -206,57 +241,66 @@ class WeakToStrong:
         teacher: Forward | None = None,
         select: Selector | None = None,
         generator: torch.Generator | None = None,
+        partner: dict[str, Any] | None = None,
     ) -> ConsistencyOutput:
         """The loss on `unlabeled`.
 
         Args:
             net: the segmenter (its encoder is perturbed for the fp stream).
             student: the segmenter's training forward, images -> logits [B,C,H,W].
-            unlabeled: ``{"image": weak [B,C,H,W], "strong": [B,V,C,H,W]}`` (+ ``"true_mask"``
-                [B,H,W] for ``train/pseudo_acc``).
+            unlabeled: ``{"image": weak [B,C,H,W], "strong": [B,V,C,H,W]}`` (+ ``"padding"``
+                bool [B,H,W], ``"true_mask"`` [B,H,W] for ``train/pseudo_acc``).
             teacher: forward giving the pseudo-labels (the EMA teacher); None: `student`.
-            select: adds pixels to the confident ones (a discriminator's confidence).
+            select: vetoes confident pixels (a discriminator's confidence): a pixel counts
+                where it is confident and ``select`` is true.
             generator: the source of CutMix boxes and feature dropout (`step_generator`).
+            partner: the CutMix partner, a second unlabeled batch of the same form (the
+                datamodule's ``"unlabeled_mix"`` loader); required when ``cutmix_prob`` > 0.
         """
-        weak = unlabeled["image"]
-        strong = unlabeled.get("strong")
-        if strong is None or strong.ndim != 5:
-            raise ValueError(
-                "weak-to-strong consistency needs strong views of the unlabeled images: set "
-                "data.strong_views (the method presets do) and data.strong_transform"
-            )
-        with torch.no_grad():
-            probs = (teacher or student)(weak).float().softmax(1)
-            pseudo, _, selected = confident_pixels(probs, self.threshold)
-            if select is not None:
-                selected = selected | select(probs, weak)
-        logged = {"train/mask_ratio": selected.float().mean()}
+        strong = _strong_views(unlabeled)
+        pseudo, selected, valid = self._pseudo_labels(
+            net, lambda x: _with_dropout_off(net, teacher or student, x), unlabeled, select
+        )
+        logged = {"train/mask_ratio": (selected & valid).sum() / valid.sum().clamp(min=1)}
         true_mask = unlabeled.get("true_mask")
         if true_mask is not None:
             logged.update(pseudo_label_accuracy(pseudo, selected, true_mask))
 
         batch, views = strong.shape[:2]
         height, width = strong.shape[-2:]
-        mixed_images, mixed_pseudo, mixed_selected = [], [], []
+        partner_views, partner_labels = strong, (pseudo, selected, valid)
+        if self.cutmix_prob > 0:
+            if partner is None:
+                raise ValueError(
+                    "CutMix (cutmix_prob > 0) mixes with a second unlabeled batch: the data "
+                    "module gives it as 'unlabeled_mix' when data.strong_views > 0"
+                )
+            partner_views = _strong_views(partner)
+            partner_labels = self._pseudo_labels(
+                net, lambda x: _in_eval_mode(net, teacher or student, x), partner, select
+            )
+        mixed_images, mixed_labels = [], []
         for v in range(views):
             boxes = cutmix_boxes(
                 batch, height, width, self.cutmix_prob, strong.device, generator=generator
             )
-            mixed_images.append(mix(strong[:, v], boxes))
-            mixed_pseudo.append(mix(pseudo, boxes))
-            mixed_selected.append(mix(selected, boxes))
+            mixed_images.append(mix(strong[:, v], boxes, partner_views[:, v]))
+            mixed_labels.append(
+                [
+                    mix(own, boxes, other)
+                    for own, other in zip((pseudo, selected, valid), partner_labels, strict=True)
+                ]
+            )
         logits = student(torch.cat(mixed_images)).float()
         strong_losses = [
-            _masked_cross_entropy(view_logits, p, s)
-            for view_logits, p, s in zip(
-                logits.chunk(views), mixed_pseudo, mixed_selected, strict=True
-            )
+            _masked_cross_entropy(view_logits, *labels)
+            for view_logits, labels in zip(logits.chunk(views), mixed_labels, strict=True)
         ]
         unsup = torch.stack(strong_losses).mean()
         if self.fp_weight > 0:
             with feature_dropout(net, self.feature_dropout, generator):
-                fp_logits = student(weak).float()
-            fp_loss = _masked_cross_entropy(fp_logits, pseudo, selected)
+                fp_logits = student(unlabeled["image"]).float()
+            fp_loss = _masked_cross_entropy(fp_logits, pseudo, selected, valid)
             logged["train/fp_loss"] = fp_loss.detach()
             unsup = (1.0 - self.fp_weight) * unsup + self.fp_weight * fp_loss
         logged["train/unsup_loss"] = unsup.detach()
@@ -264,13 +308,53 @@ class WeakToStrong:
             self.unsup_weight * unsup, mixed_images[0], logits.chunk(views)[0], logged
         )
 
+    def _pseudo_labels(
+        self,
+        net: nn.Module,
+        forward: Forward,
+        unlabeled: dict[str, Any],
+        select: Selector | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(pseudo-labels int64 [B,H,W], selected bool [B,H,W], not padding bool [B,H,W]) of
+        an unlabeled batch's weak view, without gradient."""
+        weak = unlabeled["image"]
+        with torch.no_grad():
+            probs = forward(weak).float().softmax(1)
+            pseudo, _, selected = confident_pixels(probs, self.threshold)
+            if select is not None:
+                selected = selected & select(probs, weak)
+        padding = unlabeled.get("padding")
+        valid = ~padding.bool() if padding is not None else torch.ones_like(selected)
+        return pseudo, selected, valid
+
+
+def _strong_views(unlabeled: dict[str, Any]) -> torch.Tensor:
+    strong = unlabeled.get("strong")
+    if strong is None or strong.ndim != 5:
+        raise ValueError(
+            "weak-to-strong consistency needs strong views of the unlabeled images: set "
+            "data.strong_views (the method presets do) and data.strong_transform"
+        )
+    return strong
+
+
+def _with_dropout_off(net: nn.Module, forward: Forward, images: torch.Tensor) -> torch.Tensor:
+    with dropout_off(net):
+        return forward(images)
+
+
+def _in_eval_mode(net: nn.Module, forward: Forward, images: torch.Tensor) -> torch.Tensor:
+    with evaluating(net):
+        return forward(images)
+
 
 def _masked_cross_entropy(
-    logits: torch.Tensor, pseudo: torch.Tensor, selected: torch.Tensor
+    logits: torch.Tensor, pseudo: torch.Tensor, selected: torch.Tensor, valid: torch.Tensor
 ) -> torch.Tensor:
-    """Cross-entropy summed over the selected pixels, divided by all pixels."""
+    """Cross-entropy summed over the selected pixels that are not padding, divided by all
+    pixels that are not padding (UniMatch)."""
     per_pixel = F.cross_entropy(logits, pseudo, reduction="none")
-    return (per_pixel * selected).sum() / selected.numel()
+    return (per_pixel * (selected & valid)).sum() / valid.sum().clamp(min=1)
 
 
 def pseudo_label_accuracy(

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torchmetrics import MeanMetric
 
-from segkit.inference import InferenceOptions
+from segkit.inference import InferenceOptions, at_label_size
 from segkit.metrics import SegmentationScores
 
 
@@ -114,7 +114,9 @@ class SemanticEvaluation:
         mean_loss: MeanMetric,
     ) -> torch.Tensor:
         """Update the split's scores and loss with a batch; its predicted classes [B,H,W]."""
-        logits = self.predict_logits(batch["image"])
+        # Labels may be larger than the images (a model fed downscaled images, scored at the
+        # labels' resolution: `segkit.data.transforms.ImageOnly`).
+        logits = at_label_size(self.predict_logits(batch["image"]), batch["mask"].shape[-2:])
         mean_loss.update(self._loss(logits, batch["mask"]), weight=batch["image"].shape[0])
         self.log(
             f"{stage}/loss",

@@ -27,9 +27,11 @@ class SemiSupervisedSegmentation(
     """Trains a segmenter on labeled images and, through `WeakToStrong`, on unlabeled ones.
 
     Training batches are ``{"labeled": semantic batch, "unlabeled": {"image": weak [B,C,H,W],
-    "strong": [B,V,C,H,W], "name", ("true_mask")}}`` (`segkit.data.labeled_split` with
-    ``data.strong_views`` > 0). The loss is ``seg_weight * loss(labeled) + consistency(...)``
-    (from iteration ``consistency.start``): unlabeled images never reach the supervised loss.
+    "strong": [B,V,C,H,W], "padding": bool [B,H,W], "name", ("true_mask")}, "unlabeled_mix":
+    the same form}`` (`segkit.data.labeled_split` with ``data.strong_views`` > 0; the second
+    unlabeled batch gives CutMix its partners). The loss is ``seg_weight * loss(labeled) +
+    consistency(...)`` (from iteration ``consistency.start``): unlabeled images never reach
+    the supervised loss.
     With ``consistency.ema_momentum`` an `EMATeacher` gives the pseudo-labels and is updated
     after every optimizer step. CutMix boxes and feature dropout come from `step_generator`
     (resumed runs repeat). Validation, test and prediction use the segmenter (the student).
@@ -101,6 +103,7 @@ class SemiSupervisedSegmentation(
                 if self.teacher is not None
                 else None,
                 generator=step_generator(self.global_step, self.global_rank),
+                partner=batch.get("unlabeled_mix"),
             )
             loss = loss + out.loss
             logged.update(out.logged)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from segkit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from segkit.inference import at_label_size
 
 
 @dataclass
@@ -75,9 +76,10 @@ def validation_examples(
 def _example(pl_module, sample: dict, image: torch.Tensor, mean, std) -> tuple[np.ndarray, ...]:
     """(uint8 RGB [H,W,3], ground-truth classes [H,W], predicted classes [H,W])."""
     if hasattr(pl_module, "predict_logits"):  # semantic and adversarial tasks
-        predicted = pl_module.predict_logits(image)[0].argmax(0)
         truth = sample["mask"]
-        rgb = display_rgb(sample["image"], mean, std)
+        size = truth.shape[-2:]  # a downscaled image is shown and scored at label size
+        predicted = at_label_size(pl_module.predict_logits(image), size)[0].argmax(0)
+        rgb = display_rgb(at_label_size(sample["image"][None], size)[0], mean, std)
     else:  # Mask R-CNN: instances painted as classes
         from segkit.formats.instances import paint_instances
 

@@ -98,7 +98,10 @@ def differing_columns(runs: Sequence[Run]) -> list[str]:
     if len(runs) < 2:
         return []
     groups = sorted({g for r in runs for g in r.choices})
-    changed_groups = [g for g in groups if len({r.choices.get(g) for r in runs}) > 1]
+    # A group stands for its keys only when every run recorded its choices (a run made before
+    # `segkit.fit` recorded them has none): otherwise the keys that differ are shown.
+    recorded = all(r.choices for r in runs)
+    changed_groups = [g for g in groups if recorded and len({r.choices.get(g) for r in runs}) > 1]
     keys = sorted({k for r in runs for k in r.config})
     changed_keys = [
         k

@@ -99,3 +99,44 @@ def test_segkit_command_forwards_to_the_modules(tmp_path):
     assert (written == expected).mean() > 0.995
     bad = subprocess.run([*command, "trian"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown command 'trian'" in bad.stderr
+
+
+def test_fit_refuses_a_used_run_dir_and_api_runs_compare_by_their_keys(api_run, tmp_path):
+    """Running the README's example again is refused (it would mix two runs in one dir);
+    the API run records its group choices, so `segkit compare` names the keys that differ."""
+    import shutil
+
+    import segkit
+    from segkit.run.config_checks import ConfigError
+    from segkit.tracking.leaderboard import differing_columns, read_run
+
+    run_dir = api_run["run_dir"]
+    cfg = segkit.compose(["data.image_size=64", "trainer.max_epochs=1", "logger=csv"])
+    with pytest.raises(ConfigError, match=r"already holds a run: continue it with ckpt_path="):
+        segkit.fit(cfg, run_dir)
+    assert not list((run_dir / "checkpoints").glob("*-v1.ckpt"))  # nothing of a second run
+    hydra = (run_dir / ".hydra" / "hydra.yaml").read_text()
+    assert "model: unet" in hydra and "data: synthetic" in hydra  # the group choices
+    assert "data.train_size=8" in (run_dir / ".hydra" / "overrides.yaml").read_text()
+    # A second run that differs in one key (as a CLI run would), and an API run made before
+    # the choices were recorded: both compare by data.train_size, not by whole groups.
+    other, old = tmp_path / "other", tmp_path / "old"
+    shutil.copytree(run_dir, other)
+    config = other / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("train_size: 8", "train_size: 16"))
+    shutil.copytree(other, old)
+    (old / ".hydra" / "hydra.yaml").unlink()
+    for pair in ((run_dir, other), (run_dir, old)):
+        assert differing_columns([read_run(p, "val/miou") for p in pair]) == ["data.train_size"]
+
+
+def test_predict_takes_a_list_and_refuses_floats_outside_0_1(api_run):
+    model = api_run["model"]
+    image = np.zeros((32, 48, 3), np.uint8)
+    both = model.predict([image, image[:16]])
+    assert isinstance(both, list) and [p.shape for p in both] == [(32, 48), (16, 48)]
+    too_bright = np.linspace(0.0, 3.0, 32 * 48 * 3, dtype=np.float32).reshape(32, 48, 3)
+    with pytest.raises(ValueError, match=r"values in \[0, 3\]: expected floats in \[0, 1\]"):
+        model.predict(too_bright)
+    with pytest.raises(ValueError, match=r"a batch \(2, 32, 48, 3\): pass a list"):
+        model.predict(np.zeros((2, 32, 48, 3), np.uint8))

@@ -21,16 +21,41 @@ def run_check(*args):
     )
 
 
-def test_clean_dataset_reports_counts_sizes_and_frequencies(tmp_path):
+def test_check_reports_counts_sizes_frequencies_and_classes_without_pixels(tmp_path):
     write_voc(tmp_path, IDS)
     proc = run_check("data=voc", f"data.root={tmp_path}")
-    assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "[train] 2 samples read, 0 problems" in out and "[val] 1 samples read" in out
+    assert "[train] 2 samples read, 1 problems" in out and "[val] 1 samples read" in out
     assert "size 48x40: 2" in out
     # 20x20 person pixels minus the 20-pixel border row, of 48x40 = 1920 pixels.
     assert f"person               {380 / 1920:8.4%}" in out
-    assert out.rstrip().endswith("no problem found")
+    # These two images hold background and people only: 19 classes have no training pixel.
+    assert "PROBLEM: no training pixel belongs to 19 of the classes: aeroplane, bicycle" in out
+    assert proc.returncode == 1 and out.rstrip().endswith("1 problems found")
+
+
+def test_black_and_white_masks_read_as_indices_are_refused_with_the_hint(tmp_path):
+    """0/255 masks under mask_format=index: 255 is "ignore", so no pixel would be
+    foreground. segkit check and training both say so, naming data.mask_format=binary."""
+    from tests.unit.test_folder import write_folder
+
+    write_folder(tmp_path, ["a", "b", "c", "d", "e"], mask_format="binary")
+    folder = ["data=folder", f"data.root={tmp_path}", "data.num_classes=2",
+              "data.class_names=[bg,fg]", "data.palette=[[0,0,0],[255,255,255]]"]  # fmt: skip
+    proc = run_check(*folder)
+    hint = "with data.mask_format=index, 255 is the ignore index"
+    assert proc.returncode == 1 and f"PROBLEM: the training masks hold only 0 and 255: {hint}" in (
+        proc.stdout
+    )
+    assert "set data.mask_format=binary" in proc.stdout
+    train = subprocess.run(
+        [sys.executable, "-m", "segkit.train", *folder, f"hydra.run.dir={tmp_path / 'run'}"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    error = [line for line in train.stderr.splitlines() if line.startswith("segkit:")]
+    assert train.returncode == 2 and len(error) == 1  # one line, before any training
+    assert hint in error[0] and "set data.mask_format=binary" in error[0]
+    assert not (tmp_path / "run").exists()  # the run never started: no folder left
 
 
 def test_problems_are_listed_by_file_and_fail_the_check(tmp_path):

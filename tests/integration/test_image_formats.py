@@ -31,7 +31,11 @@ def write_pairs(root, suffix, write, count=6, size=(32, 32)):
 
 
 @pytest.mark.parametrize("kind", ["grey16", "tiff4"])
-def test_deep_and_multi_band_folder_data_trains_with_its_channel_count(tmp_path, kind):
+def test_deep_and_multi_band_folder_data_trains_with_its_channel_count(tmp_path, kind, caplog):
+    """The folder preset as it is: its RGB-only ColorJitter is replaced by a band-agnostic
+    brightness/contrast jitter for 4 bands (logged), kept for 1 band (it takes 1)."""
+    import albumentations as A
+
     from segkit.train import train
 
     def grey16(path, labels):  # 16-bit: the classes differ below the 8-bit range too
@@ -49,13 +53,19 @@ def test_deep_and_multi_band_folder_data_trains_with_its_channel_count(tmp_path,
         [*(o for o in TINY_OVERRIDES if not o.startswith("data.")), "data=folder",
          f"data.root={tmp_path / 'data'}",
          f"data.in_channels={channels}", "data.crop_size=[32,32]", "data.num_workers=0",
-         "data.batch_size=2", "data.val_fraction=0.34", "logger=csv", "test=false",
-         # ColorJitter takes 1 or 3 channels: multi-band data gets a geometric pipeline.
-         *(["data.train_transform.transforms=[{_target_:albumentations.HorizontalFlip,p:0.5}]"]
-           if channels == 4 else [])],
+         "data.batch_size=2", "data.val_fraction=0.34", "logger=csv", "test=false"],
         tmp_path / "run",
     )  # fmt: skip
-    dataset = __import__("hydra").utils.instantiate(cfg.data, _convert_="all").dataset("train")
+    with caplog.at_level("INFO"):
+        datamodule = __import__("hydra").utils.instantiate(cfg.data, _convert_="all")
+    kinds = [type(t).__name__ for t in datamodule.train_transform.transforms]
+    jitter = "RandomBrightnessContrast" if channels == 4 else "ColorJitter"
+    assert kinds == ["RandomScale", "RandomCrop", "HorizontalFlip", jitter]
+    logged = "data.train_transform for 4-band images: ColorJitter replaced by RandomBright"
+    assert (logged in caplog.text) == (channels == 4)
+    if channels == 4:
+        assert isinstance(datamodule.train_transform.transforms[3], A.RandomBrightnessContrast)
+    dataset = datamodule.dataset("train")
     assert dataset[0]["image"].shape == (channels, 32, 32)  # not tripled, every band kept
     image, _ = dataset.read(0)  # as read, before augmentation: 16 bits scaled to [0, 1]
     path = dataset.images[0]
@@ -70,7 +80,7 @@ def test_deep_and_multi_band_folder_data_trains_with_its_channel_count(tmp_path,
     assert first_conv.in_channels == channels
 
 
-def test_predict_on_a_mixed_folder_writes_one_mask_per_image(tmp_path):
+def test_predict_on_a_mixed_folder_writes_one_mask_per_image(tmp_path, capsys):
     from segkit.predict import predict
 
     photo = np.asarray(Image.open(FIXTURES / "scene.png"))  # 64 x 96
@@ -93,10 +103,10 @@ def test_predict_on_a_mixed_folder_writes_one_mask_per_image(tmp_path):
     assert len(list(out.glob("*.png"))) == 5  # every image before the bad one (sorted) is kept
 
     out = tmp_path / "out"
-    with pytest.warns(UserWarning, match=r"skipped .*zz_broken\.png"):
-        written = predict(
-            compose_config("predict", [*overrides, f"output={out}", "on_bad_image=skip"])
-        )
+    written = predict(compose_config("predict", [*overrides, f"output={out}", "on_bad_image=skip"]))
+    err = capsys.readouterr().err  # a plain line per skipped file, no warning source line
+    skipped = [line for line in err.splitlines() if line.startswith("segkit: skipped ")]
+    assert len(skipped) == 1 and "zz_broken.png" in skipped[0] and "Warning" not in err
     expected = {"photo.webp.png", "photo.tif.png", "photo.bmp.png", "phone.png", "grey.png"}
     assert {p.name for p in written} == expected == {p.name for p in out.glob("*.png")}
     assert np.asarray(Image.open(out / "phone.png")).shape == (96, 64)  # the displayed size

@@ -186,7 +186,7 @@ def test_a_run_never_reuses_another_runs_dir(tmp_path, uninterrupted):
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         f"segkit: hydra.run.dir={uninterrupted} already holds a run: continue it with "
-        f"resume={uninterrupted}, or give a new directory"
+        f"resume={uninterrupted}, empty it with overwrite=true, or give a new directory"
     )
     assert (uninterrupted / ".hydra" / "config.yaml").read_text() == before
 

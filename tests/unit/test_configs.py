@@ -25,7 +25,7 @@ def test_every_group_has_options():
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_composes_and_instantiates(compose_train, cityscapes_root, tmp_path, group, option):
     # Datasets read from disk get a folder (files are read when a split is first used).
-    disk = ("voc", "folder", "ade20k", "coco_instance", "gta5", "synthia")
+    disk = ("voc", "folder", "ade20k", "coco_instance", "gta5", "synthia", "camvid", "camvid_cpu")
     roots = {"cityscapes": cityscapes_root, **{name: tmp_path for name in disk}}
     extra = [f"data.root={roots[option]}"] if group == "data" and option in roots else []
     if group == "data" and option.endswith("_cityscapes"):  # a domain pair: a root per domain

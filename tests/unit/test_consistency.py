@@ -53,21 +53,90 @@ def test_cutmix_mixes_images_and_pseudo_labels_with_the_same_boxes():
     torch.manual_seed(0)
     batch, height, width = 6, 32, 40
     boxes = cutmix_boxes(batch, height, width, prob=1.0)
-    # Image i is filled with i on every channel and its pseudo-labels are i: after mixing with
-    # the same boxes, every pixel's value still names its pseudo-label.
+    # Image i is filled with i on every channel and its pseudo-labels are i, its partner's
+    # with 10 + i: after mixing with the same boxes, every pixel's value names its label.
     images = (
         torch.arange(batch, dtype=torch.float32).view(batch, 1, 1, 1).expand(-1, 3, height, width)
     )
     pseudo = torch.arange(batch).view(batch, 1, 1).expand(-1, height, width)
-    mixed_images, mixed_pseudo = mix(images, boxes), mix(pseudo, boxes)
+    mixed_images, mixed_pseudo = mix(images, boxes, images + 10), mix(pseudo, boxes, pseudo + 10)
     assert torch.equal(mixed_images[:, 0].long(), mixed_pseudo)
     for i in range(batch):
         inside = boxes[i]
         area = inside.float().mean().item()
         assert 0.0 < area <= 0.45  # one box of 2-40% of the image (integer rounding)
-        assert (mixed_pseudo[i][inside] == (i - 1) % batch).all()  # the previous image's
+        assert (mixed_pseudo[i][inside] == 10 + i).all()  # the partner batch's image i
         assert (mixed_pseudo[i][~inside] == i).all()
     assert not cutmix_boxes(batch, height, width, prob=0.0).any()
+
+
+def test_the_cutmix_partner_is_another_batch_even_at_one_image():
+    """At one image per device, mixing within the batch would paste an image into itself:
+    the partner batch's image and pseudo-labels fill the box (UniMatch)."""
+    net = TinyNet()
+    torch.manual_seed(3)
+    own = {"image": torch.randn(1, 3, 16, 16), "strong": torch.randn(1, 1, 3, 16, 16)}
+    partner = {"image": torch.randn(1, 3, 16, 16), "strong": torch.randn(1, 1, 3, 16, 16)}
+    method = WeakToStrong(threshold=0.0, cutmix_prob=1.0)
+    out = method(net, net, own, generator=torch.Generator().manual_seed(0), partner=partner)
+    boxes = cutmix_boxes(1, 16, 16, 1.0, generator=torch.Generator().manual_seed(0))
+    expected = torch.where(boxes[:, None], partner["strong"][:, 0], own["strong"][:, 0])
+    assert torch.equal(out.strong_images, expected) and boxes.any() and not boxes.all()
+    with torch.no_grad():
+        target = torch.where(boxes, net(partner["image"]).argmax(1), net(own["image"]).argmax(1))
+    torch.testing.assert_close(out.loss, F.cross_entropy(net(expected), target))
+    with pytest.raises(ValueError, match=r"second unlabeled batch.*'unlabeled_mix'"):
+        method(net, net, own)
+
+
+def test_pseudo_labels_are_made_without_dropout():
+    """smp's DeepLabV3/V3+ ASPP has dropout: it must not blur the pseudo-labels."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Dropout2d(0.9), nn.Conv2d(8, C, 1))
+    weak = torch.randn(4, 3, 16, 16)
+    with torch.no_grad():
+        clean = net.eval()(weak).argmax(1)
+    net.train()
+    batch = {"image": weak, "strong": weak[:, None].clone(), "true_mask": clean}
+    out = WeakToStrong(threshold=0.0, cutmix_prob=0.0)(net, net, batch)
+    assert out.logged["train/pseudo_acc_all"].item() == 1.0  # exactly the dropout-free labels
+    assert net[1].training  # the student's dropout is back on for its own forward
+
+
+def test_padded_pixels_leave_the_loss_and_its_denominator():
+    net = TinyNet()
+    torch.manual_seed(2)
+    weak, strong = torch.randn(2, 3, 8, 8), torch.randn(2, 1, 3, 8, 8)
+    padding = torch.zeros(2, 8, 8, dtype=torch.bool)
+    padding[:, :, 5:] = True  # the pipeline padded the right three columns
+    batch = {"image": weak, "strong": strong, "padding": padding}
+    out = WeakToStrong(threshold=0.0, cutmix_prob=0.0)(net, net, batch)
+    with torch.no_grad():
+        target = net(weak).argmax(1)
+    per_pixel = F.cross_entropy(net(strong[:, 0]), target, reduction="none")
+    torch.testing.assert_close(out.loss, per_pixel[~padding].mean())
+    assert out.logged["train/mask_ratio"].item() == 1.0  # of the pixels that are not padding
+
+
+def test_a_discriminator_vetoes_confident_pseudo_labels():
+    """fixmatch_hung2018's gate: a pixel counts when confident AND selected (an OR gate at
+    Hung et al.'s 0.2 admitted nearly every pixel, cancelling the 0.95 threshold)."""
+    net = TinyNet()
+    batch = {"image": torch.randn(2, 3, 8, 8), "strong": torch.randn(2, 1, 3, 8, 8)}
+
+    def everything(probs, images):
+        return torch.ones(probs.shape[0], *probs.shape[2:], dtype=torch.bool)
+
+    def nothing(probs, images):
+        return ~everything(probs, images)
+
+    for threshold, select, ratio in (
+        (1.0, everything, 0.0),
+        (0.0, nothing, 0.0),
+        (0.0, everything, 1.0),
+    ):
+        method = WeakToStrong(threshold=threshold, cutmix_prob=0.0)
+        assert method(net, net, batch, select=select).logged["train/mask_ratio"].item() == ratio
 
 
 def test_pseudo_labels_come_from_the_weak_view_and_never_reach_the_gradient():

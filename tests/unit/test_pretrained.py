@@ -93,7 +93,7 @@ def test_bad_files_are_named(tmp_path):
         read_state_dict(tmp_path / "nope.pth")
     corrupt = tmp_path / "corrupt.pth"
     corrupt.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match=f"cannot read {corrupt} as weights"):
+    with pytest.raises(ValueError, match=f"{corrupt}: not a PyTorch weights file: torch.save"):
         read_state_dict(corrupt)
     unrelated = tmp_path / "unrelated.pth"
     torch.save({"foo.weight": torch.zeros(3)}, unrelated)

@@ -234,7 +234,7 @@ def _(tmp, compose):
     return lambda: load_checkpoint(tmp / "unsafe.ckpt")
 
 
-@case("text file as checkpoint", CheckpointError, r"notes\.ckpt: not a readable PyTorch")
+@case("text file as checkpoint", CheckpointError, r"notes\.ckpt: not a PyTorch checkpoint: torch")
 def _(tmp, compose):
     (tmp / "notes.ckpt").write_text("hello")
     return lambda: load_checkpoint(tmp / "notes.ckpt")
@@ -261,6 +261,7 @@ def _(tmp, compose):
 @case("new run in a used run dir", ResumeError, r"already holds a run: continue it with resume=")
 def _(tmp, compose):
     (tmp / "checkpoints").mkdir()
+    (tmp / "checkpoints" / "last.ckpt").write_bytes(b"")
     return lambda: check_run_dir(["train.py", f"hydra.run.dir={tmp}"])
 
 

@@ -65,6 +65,7 @@ def semi_loaders(labeled_n: int = 4, unlabeled_n: int = 6) -> dict[str, DataLoad
     return {
         "labeled": DataLoader(Scenes(labeled_n), batch_size=2),
         "unlabeled": DataLoader(WithViews(unlabeled_n), batch_size=2),
+        "unlabeled_mix": DataLoader(WithViews(unlabeled_n), batch_size=2, shuffle=True),
     }
 
 
@@ -127,9 +128,24 @@ def test_unlabeled_samples_carry_aligned_strong_views_and_their_hidden_masks_onl
     assert not torch.allclose(sample["strong"][0], sample["image"])
     assert not torch.allclose(sample["strong"][0], sample["strong"][1])  # independent draws
     assert "strong" not in dm.dataset("train")[0]  # the labeled dataset is unchanged
-    batch = next(iter(dm.train_dataloader()["unlabeled"]))
+    loaders = dm.train_dataloader()
+    batch = next(iter(loaders["unlabeled"]))
     assert batch["strong"].shape == (4, 2, 3, 32, 32)
+    # CutMix partners: the same unlabeled samples in another order.
+    orders = [list(loaders[k].sampler) for k in ("unlabeled", "unlabeled_mix")]
+    assert sorted(orders[0]) == sorted(orders[1]) and orders[0] != orders[1]
+    assert loaders["unlabeled_mix"].dataset is loaders["unlabeled"].dataset
     assert "true_mask" not in synthetic(labeled_fraction=0.25).labeled_split()[1][0]
+    assert "unlabeled_mix" not in synthetic(labeled_fraction=0.25).train_dataloader()
+
+
+def test_the_weak_pipeline_reports_the_pixels_it_padded():
+    crop = A.Compose([A.RandomCrop(40, 32, pad_if_needed=True, fill=0, fill_mask=255)])
+    dm = synthetic(labeled_fraction=0.25, strong_views=1, strong_transform=JITTER)
+    dm.train_transform = crop  # 32x32 scenes: 8 rows of padding
+    sample = dm.labeled_split()[1][0]
+    assert sample["image"].shape == (3, 40, 32) and sample["padding"].dtype == torch.bool
+    assert sample["padding"].sum().item() == 8 * 32  # exactly the padded rows
 
 
 def test_strong_views_need_a_pipeline():
@@ -181,18 +197,18 @@ def test_semi_models_without_unlabeled_data_or_views_fail_before_training(compos
         )
 
 
-def test_the_discriminator_admits_pseudo_labels_in_the_combined_method(tmp_path):
-    """fixmatch_hung2018: with a threshold no confidence exceeds, only the discriminator's
-    selection (from semi_start) makes pixels count; the adversarial steps still alternate."""
+def test_the_discriminator_gates_pseudo_labels_in_the_combined_method(tmp_path):
+    """fixmatch_hung2018: every pixel is confident (threshold 0), but from semi_start a
+    discriminator that accepts nothing vetoes them all; the adversarial steps still alternate."""
     from tests.unit.test_adversarial_task import make_task as make_adversarial
 
     ratios = {}
     for semi_start in (0, 100):
         task = make_adversarial(
             "hung2018",
-            consistency=WeakToStrong(threshold=1.0),
+            consistency=WeakToStrong(threshold=0.0),
             semi_start=semi_start,
-            semi_threshold=0.0,  # any positive confidence selects
+            semi_threshold=1.0,  # no confidence exceeds it
         )
         trainer = make_trainer(tmp_path, max_epochs=1)
         trainer.fit(task, train_dataloaders=semi_loaders())
@@ -201,7 +217,7 @@ def test_the_discriminator_admits_pseudo_labels_in_the_combined_method(tmp_path)
         for key in ("train/sup_loss", "train/unsup_loss", "train/d_loss", "train/adv_loss"):
             assert torch.isfinite(logged[key]), key
         ratios[semi_start] = logged["train/mask_ratio"].item()
-    assert ratios[0] == 1.0 and ratios[100] == 0.0
+    assert ratios[0] == 0.0 and ratios[100] == 1.0
 
 
 def test_consistency_needs_hung2018_among_adversarial_methods():
