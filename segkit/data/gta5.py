@@ -22,8 +22,8 @@ import numpy as np
 from PIL import Image
 
 from segkit.data.cityscapes_labels import TRAIN_LABELS, label_id_to_train_id
-from segkit.data.paired import IndexMasks
-from segkit.data.rendered_frames import RenderedFramesDataModule, frame_pairs
+from segkit.data.paired import IndexMasks, frame_pairs
+from segkit.data.rendered_frames import RenderedFramesDataModule
 
 _EXPECTED_TREE = "expected <root>/images/<name>.png and <root>/labels/<name>.png"
 

@@ -93,6 +93,27 @@ def require_files(paths: Sequence[Path]) -> None:
         raise FileNotFoundError(f"{len(missing)} listed files do not exist, first: {missing[0]}")
 
 
+def frame_pairs(
+    dataset: str, image_dir: Path, label_dir: Path, expected: str
+) -> tuple[list[Path], list[Path]]:
+    """(images ``*.png`` of `image_dir`, label files of the same names in `label_dir`), sorted
+    by name; a missing folder or label file fails here, naming it and the `expected` tree."""
+    for folder in (image_dir, label_dir):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{dataset} folder {folder} does not exist; {expected}")
+    images = sorted(image_dir.glob("*.png"))
+    if not images:
+        raise FileNotFoundError(f"no .png image in {image_dir}; {expected}")
+    labels = [label_dir / p.name for p in images]
+    missing = [p for p in labels if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} of {len(images)} {dataset} images have no label file, first: "
+            f"{missing[0]}; {expected}"
+        )
+    return images, labels
+
+
 def read_pair(
     image_path: Path,
     label_path: Path,

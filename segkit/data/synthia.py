@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from segkit.data.rendered_frames import RenderedFramesDataModule, frame_pairs
+from segkit.data.paired import frame_pairs
+from segkit.data.rendered_frames import RenderedFramesDataModule
 
 #: The 16 classes of the SYNTHIA -> Cityscapes protocol, in Cityscapes' trainId order.
 SYNTHIA_CLASSES = (

@@ -5,17 +5,16 @@ evaluations keep their history."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from segkit.run.compose import compose_config
 from tests.conftest import TINY_OVERRIDES
+from tests.integration.test_eval_predict_export import Exploit
 from tests.unit.test_old_checkpoints import FIXTURES
 
 TINY = [*TINY_OVERRIDES, "logger=csv", "test=false"]
@@ -49,16 +48,6 @@ def test_a_bad_trainer_value_fails_at_once_and_the_folder_stays_usable(tmp_path)
     good = train(*TINY, f"hydra.run.dir={run_dir}")
     assert good.returncode == 0, good.stderr[-2000:]
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
-
-
-class Exploit:
-    """Unpickling this runs a shell command: what a malicious checkpoint would carry."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 def test_unusable_checkpoints_are_named_for_what_is_wrong_in_one_line(tmp_path):

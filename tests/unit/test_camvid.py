@@ -53,7 +53,7 @@ def test_camvid_refuses_unknown_values_and_broken_trees(camvid_root, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"1 of 2 CamVid val images .*0016E5_07959.png"):
         CamVidDataModule(str(root)).dataset("val")
     shutil.rmtree(root / "testannot")
-    with pytest.raises(FileNotFoundError, match=r"CamVid folder .*testannot does not exist"):
+    with pytest.raises(FileNotFoundError, match=r"CamVid test folder .*testannot does not exist"):
         CamVidDataModule(str(root)).dataset("test")
     with pytest.raises(ValueError, match=r"CamVid has 11 classes"):
         CamVidDataModule(str(root), num_classes=12)
