@@ -53,6 +53,7 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
             check_family(cfg.ckpt_path, cfg)
         except CheckpointError as err:
             raise ConfigError(f"ckpt_path: {err}") from err
+    check_pretrained_file(cfg.model.get("pretrained"))
     wandb_cfg = wandb_logger_config(cfg.get("logger") or {})
     if wandb_cfg is not None:  # before the config is saved: checkpoints keep the run id
         wandb_cfg.id = run_id_to_use(wandb_cfg.get("id"), cfg.get("ckpt_path"), run_dir)
@@ -90,6 +91,20 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
         raise
     finish_wandb(loggers)  # a multirun's next job starts its own W&B run
     return metrics
+
+
+def check_pretrained_file(path) -> None:
+    """ConfigError, before anything is written, when ``model.pretrained`` is no readable
+    weights file (missing, not a PyTorch file, damaged, or holding pickled code); the
+    network loads it later (`segkit.run.build.prepare_net`)."""
+    if not path:
+        return
+    from segkit.models.pretrained import read_state_dict
+
+    try:
+        read_state_dict(path)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"model.pretrained={path}: {err}") from err
 
 
 def survey_training_masks(datamodule) -> None:
