@@ -259,7 +259,7 @@ class WeakToStrong:
         """
         strong = _strong_views(unlabeled)
         pseudo, selected, valid = self._pseudo_labels(
-            net, lambda x: _with_dropout_off(net, teacher or student, x), unlabeled, select
+            lambda x: _with_dropout_off(net, teacher or student, x), unlabeled, select
         )
         logged = {"train/mask_ratio": (selected & valid).sum() / valid.sum().clamp(min=1)}
         true_mask = unlabeled.get("true_mask")
@@ -277,7 +277,7 @@ class WeakToStrong:
                 )
             partner_views = _strong_views(partner)
             partner_labels = self._pseudo_labels(
-                net, lambda x: _in_eval_mode(net, teacher or student, x), partner, select
+                lambda x: _in_eval_mode(net, teacher or student, x), partner, select
             )
         mixed_images, mixed_labels = [], []
         for v in range(views):
@@ -310,7 +310,6 @@ class WeakToStrong:
 
     def _pseudo_labels(
         self,
-        net: nn.Module,
         forward: Forward,
         unlabeled: dict[str, Any],
         select: Selector | None,
