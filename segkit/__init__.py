@@ -54,8 +54,10 @@ def fit(cfg: DictConfig, run_dir: str | Path, overwrite: bool | None = None) -> 
     from segkit.run.compose import set_run_dir, write_hydra_record
     from segkit.run.config_checks import ConfigError, check_train_config
     from segkit.run.fit import train
+    from segkit.run.quiet import quiet_third_parties
     from segkit.run.run_dirs import RunDirError, claim_run_dir
 
+    quiet_third_parties(bool(cfg.get("verbose", False)))
     check_train_config(cfg)
     run_dir = Path(run_dir)
     overwrite = bool(cfg.get("overwrite", False)) if overwrite is None else overwrite

@@ -12,6 +12,7 @@ COMMANDS = {
     "eval": ("segkit.eval", "evaluate a checkpoint on a split: ckpt_path=... [data=...]"),
     "predict": ("segkit.predict", "predict images: ckpt_path=... input=... output=..."),
     "export": ("segkit.export", "export a network to ONNX or TorchScript: ckpt_path=..."),
+    "sweep": ("segkit.sweep", "Optuna search with pruning: hparams_search=optuna [overrides]"),
     "compare": ("segkit.compare", "leaderboard and plots of finished runs: RUN_DIR ..."),
     "check": ("segkit.data.check", "read every sample of a dataset once: data=... data.root=..."),
 }

@@ -22,6 +22,7 @@ from segkit.run.checkpoints import CheckpointError
 from segkit.run.compose import CONF_DIR
 from segkit.run.config_checks import ConfigError, check_required
 from segkit.run.group_choices import exit_on_unknown_choice
+from segkit.run.quiet import quiet_third_parties
 
 EVALUATORS = ("segkit", "cityscapes_official")
 
@@ -75,6 +76,7 @@ def evaluate(
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
+    quiet_third_parties(bool(cfg.get("verbose", False)))
     from hydra.core.hydra_config import HydraConfig
 
     try:

@@ -17,6 +17,7 @@ from segkit.run.checkpoints import CheckpointError
 from segkit.run.compose import CONF_DIR
 from segkit.run.config_checks import ConfigError, check_required, require_extra
 from segkit.run.group_choices import exit_on_unknown_choice
+from segkit.run.quiet import quiet_third_parties
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 
@@ -116,6 +117,7 @@ def export(cfg: DictConfig) -> Path:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="export")
 def main(cfg: DictConfig) -> None:
+    quiet_third_parties(bool(cfg.get("verbose", False)))
     try:
         check_required(cfg, "ckpt_path")
         export(cfg)

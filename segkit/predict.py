@@ -22,6 +22,7 @@ from segkit.run.checkpoints import CheckpointError
 from segkit.run.compose import CONF_DIR
 from segkit.run.config_checks import ConfigError, check_required
 from segkit.run.group_choices import exit_on_unknown_choice
+from segkit.run.quiet import quiet_third_parties
 
 SEMANTIC_FORMATS = ("index", "color", "overlay", "cityscapes")
 INSTANCE_FORMATS = ("coco",)
@@ -116,6 +117,7 @@ def _predict_instances(model, cfg, images, root, names, out, manifest) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
 def main(cfg: DictConfig) -> None:
+    quiet_third_parties(bool(cfg.get("verbose", False)))
     try:
         check_required(cfg, "ckpt_path", "input", "output")
         written = predict(cfg)

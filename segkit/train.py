@@ -19,6 +19,7 @@ from segkit.run.compose import CONF_DIR
 from segkit.run.config_checks import ConfigError, check_train_config
 from segkit.run.group_choices import UnknownChoiceError, check_group_choices
 from segkit.run.launch import CHILD_ARGS_VARIABLE, LaunchError, is_rank_zero, prepare_argv
+from segkit.run.quiet import quiet_third_parties
 from segkit.run.resume import ResumeError, check_run_dir, resume_argv
 from segkit.tracking import resolvers  # noqa: F401  (sweep and W&B name resolvers)
 
@@ -33,6 +34,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entry; returns the monitored metric so sweepers can optimise it."""
+    quiet_third_parties(bool(cfg.get("verbose", False)))
     try:
         check_train_config(cfg)
         metrics = train(cfg)
@@ -62,23 +64,24 @@ def one_line(err: Exception) -> str:
     return str(err)
 
 
-def check_sweeper_installed(argv: list[str]) -> None:
-    """LaunchError when ``hparams_search=optuna`` is asked for without its Hydra plugin (Hydra
-    itself would only say it cannot find ``hydra/sweeper=optuna``)."""
-    from importlib.util import find_spec
+def is_sweep(argv: list[str]) -> bool:
+    """Whether `argv` asks for a hyperparameter search (``hparams_search=...``) rather than
+    one of its trials (`segkit.run.sweep_trials` marks those)."""
+    from segkit.run.sweep_trials import TRIAL_VARIABLE
 
-    if "hparams_search=optuna" in argv and find_spec("hydra_plugins.hydra_optuna_sweeper") is None:
-        raise LaunchError(
-            "hparams_search=optuna needs the Optuna sweeper: pip install 'segkit[optuna]'"
-        )
+    searched = any(a.startswith("hparams_search=") and a != "hparams_search=null" for a in argv)
+    return searched and TRIAL_VARIABLE not in os.environ
 
 
 def run_command(argv: list[str]) -> None:
     """The command line `argv` (``argv[0]`` first): ``resume=``, DDP children and external
     launchers resolved (`segkit.run.launch`, `segkit.run.resume`), then Hydra."""
+    if is_sweep(argv[1:]):  # Optuna drives the trials (segkit.sweep), each a run of this
+        from segkit.sweep import main as sweep
+
+        sys.exit(sweep(argv[1:]))
     try:
         check_group_choices(argv[1:], CONF_DIR)
-        check_sweeper_installed(argv)
         argv = resume_argv(argv)
         check_run_dir(argv, rank_zero=is_rank_zero() and CHILD_ARGS_VARIABLE not in os.environ)
         check_checkpoint_arg(argv)

@@ -10,7 +10,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, SequentialSampler
 
 from segkit.data.bad_samples import RaiseBadSamples, SkipBadSamples, check_on_bad_sample
 from segkit.data.epoch_order import DistributedEpochShuffle, EpochShuffle
@@ -245,6 +245,8 @@ class SplitsDataModule(L.LightningDataModule):
         samples), so resumed runs see the same batches: `EpochShuffle` in one process,
         `DistributedEpochShuffle` (each rank's share) under DDP."""
         trainer = self.trainer
+        if trainer is not None and trainer.overfit_batches:
+            return SequentialSampler(dataset)  # the same first batches every epoch
         if trainer is not None and trainer.world_size > 1:
             return DistributedEpochShuffle(
                 dataset, trainer.world_size, trainer.global_rank, batch_size, stream

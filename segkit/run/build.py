@@ -165,7 +165,11 @@ def build_trainer(
         from segkit.run.provenance import provenance as current_provenance
 
         provenance = current_provenance(precision, cfg.trainer.get("accelerator", "auto"))
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    if cfg.trainer.get("enable_model_summary", True) and not cfg.get("verbose", False):
+        from segkit.run.quiet import model_summary_callback
+
+        callbacks.append(model_summary_callback())  # Lightning's, without its 0 FLOPs
     resolved = OmegaConf.to_container(cfg, resolve=True)
     callbacks.append(CheckpointEntries({CONFIG_KEY: resolved, PROVENANCE_KEY: dict(provenance)}))
     loggers = [

@@ -152,6 +152,7 @@ def stop(trainer, message: str) -> None:
 
 def fit_and_evaluate(trainer, task, datamodule, cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     """Fit, then validate (and test) the best checkpoint; rank 0 writes metrics.json."""
+    from lightning.pytorch.loggers import CSVLogger
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from segkit.callbacks.stop_signals import SIGTERM_EXIT_STATUS
@@ -201,8 +202,16 @@ def fit_and_evaluate(trainer, task, datamodule, cfg: DictConfig, run_dir: Path) 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     ckpt = best or None  # no checkpoint: evaluate the weights in memory
     metrics: dict[str, float] = {}
-    for results in trainer.validate(task, datamodule=datamodule, ckpt_path=ckpt, verbose=False):
-        metrics.update(results)
+    # The best checkpoint's validation was logged when it was saved: re-scoring it must not add
+    # a second row to csv/metrics.csv. Other loggers keep it (W&B's panels of the best checkpoint
+    # are drawn from this validation; its summary keeps the best value anyway).
+    loggers = trainer.loggers
+    trainer.loggers = [lg for lg in loggers if not isinstance(lg, CSVLogger)]
+    try:
+        for results in trainer.validate(task, datamodule=datamodule, ckpt_path=ckpt, verbose=False):
+            metrics.update(results)
+    finally:
+        trainer.loggers = loggers
     if cfg.get("test") and getattr(datamodule, "has_labeled_test", True):
         for results in trainer.test(task, datamodule=datamodule, ckpt_path=ckpt, verbose=False):
             metrics.update(results)

@@ -76,15 +76,7 @@ def read_run(path: Path, metric: str) -> Run:
         with metrics_csv.open(newline="") as f:
             rows = list(csv.DictReader(f))
         run.epoch_seconds = [float(r["time/epoch_s"]) for r in rows if r.get("time/epoch_s")]
-        # Training epochs are those with an epoch time; the evaluation of the best checkpoint
-        # after training is logged again one epoch later and is left out of the curve.
-        trained = {r["epoch"] for r in rows if r.get("time/epoch_s")}
-        seen: set[str] = set()
-        for row in rows:
-            epoch = row["epoch"]
-            if row.get(metric) and (not trained or epoch in trained) and epoch not in seen:
-                seen.add(epoch)
-                run.curve.append((int(epoch), float(row[metric])))
+        run.curve = [(int(r["epoch"]), float(r[metric])) for r in rows if r.get(metric)]
     metrics_json = path / "metrics.json"
     if metrics_json.is_file():
         run.final = json.loads(metrics_json.read_text())

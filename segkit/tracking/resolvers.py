@@ -5,21 +5,19 @@ which every entry point imports).
   (``sweep-<date>_<time>`` from the sweep dir; Optuna sweeps included); None for a single run.
 * ``${segkit.job_name:<name>}``: the name, with ``-<job number>`` in a multirun, so the runs of
   a sweep group stay apart in W&B.
-* ``${segkit.optuna_storage:<sweep dir>}``: an SQLite URL in the sweep dir (created, since the
-  sweeper opens the study before Hydra makes the dir), so a sweep can be continued.
-* ``${segkit.optuna_direction:<monitor_mode>}``: max/min -> maximize/minimize.
 
 Hydra and the standard library only: registered before Hydra parses the command line.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from pathlib import Path
 
 from omegaconf import OmegaConf
 
-OPTUNA_DB = "optuna.db"
+#: Set by `segkit.run.sweep_trials` for the trial processes of an Optuna sweep.
+TRIAL_VARIABLE, SWEEP_DIR_VARIABLE = "SEGKIT_SWEEP_TRIAL", "SEGKIT_SWEEP_DIR"
 
 
 def hydra_job():
@@ -34,13 +32,18 @@ def hydra_job():
 
 
 def sweep_group() -> str | None:
-    """The W&B group of this job: its sweep's name in a multirun, else None."""
+    """The W&B group of this job: its sweep's name in a multirun or an Optuna sweep's trial
+    (`segkit.sweep`), else None."""
+    if os.environ.get(SWEEP_DIR_VARIABLE):
+        return sweep_name(os.environ[SWEEP_DIR_VARIABLE])
     hydra_cfg, mode = hydra_job()
     return sweep_name(str(hydra_cfg.sweep.dir)) if mode == "MULTIRUN" else None
 
 
 def job_name(name: str) -> str:
-    """`name`, or ``<name>-<job number>`` in a multirun."""
+    """`name`, or ``<name>-<job number>`` in a multirun (the trial number in a sweep)."""
+    if os.environ.get(TRIAL_VARIABLE):
+        return f"{name}-{os.environ[TRIAL_VARIABLE]}"
     hydra_cfg, mode = hydra_job()
     return f"{name}-{hydra_cfg.job.num}" if mode == "MULTIRUN" else name
 
@@ -53,25 +56,9 @@ def sweep_name(sweep_dir: str) -> str:
     return "sweep-" + "_".join(tail)
 
 
-def optuna_storage(sweep_dir: str) -> str:
-    """``sqlite:///<abs sweep dir>/optuna.db``, creating the sweep dir."""
-    directory = Path(sweep_dir).resolve()
-    directory.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{directory / OPTUNA_DB}"
-
-
-def optuna_direction(monitor_mode: str) -> str:
-    directions = {"max": "maximize", "min": "minimize"}
-    if monitor_mode not in directions:
-        raise ValueError(f"monitor_mode={monitor_mode!r}: expected max or min")
-    return directions[monitor_mode]
-
-
 for _name, _resolver in (
     ("segkit.sweep_group", sweep_group),
     ("segkit.job_name", job_name),
-    ("segkit.optuna_storage", optuna_storage),
-    ("segkit.optuna_direction", optuna_direction),
 ):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _resolver)

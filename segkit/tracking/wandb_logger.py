@@ -24,6 +24,8 @@ class SummaryWandbLogger(WandbLogger):
     def __init__(self, *args, summary_metric: str | None = None, summary_mode: str = "max", **kw):
         super().__init__(*args, **kw)
         self.summary_metric, self.summary_mode = summary_metric, summary_mode
+        # Lightning passes anonymous=None, which W&B now warns about on every run.
+        getattr(self, "_wandb_init", {}).pop("anonymous", None)
 
     @property
     @rank_zero_experiment
@@ -49,6 +51,7 @@ def wandb_logger(
     job_type: str = "train",
     summary_metric: str | None = None,
     summary_mode: str = "max",
+    console: bool = False,
 ):
     """A WandbLogger writing under ``<save_dir>/wandb``.
 
@@ -63,6 +66,8 @@ def wandb_logger(
         run_config: the run config shown in W&B (`segkit.train` passes the resolved config).
         summary_metric, summary_mode: the run summary keeps this metric's best value ("max"
             or "min"), not its last one (``${monitor}``: W&B tables sort runs by best mIoU).
+        console: offline, W&B's own console output (its mode notices, the run summary at
+            the end); false: silent, segkit prints where the run is and how to sync it.
     """
     decided, reason = decide_mode(mode)
     (Path(save_dir) / "wandb").mkdir(parents=True, exist_ok=True)  # wandb.init needs it
@@ -82,6 +87,7 @@ def wandb_logger(
         log_model=log_model,
         config=dict(run_config) if run_config is not None else None,
         job_type=job_type,
+        **_quiet_settings(decided, console),
     )
     logger.segkit_mode = (decided, reason)
     return logger
@@ -100,3 +106,12 @@ def finish_wandb(loggers: Sequence[Any], exit_code: int = 0) -> None:
             print(
                 f"segkit: W&B run saved offline ({reason}); upload it with:\n  wandb sync {run_dir}"
             )
+
+
+def _quiet_settings(mode: str, console: bool) -> dict[str, Any]:
+    """``settings`` for wandb.init: silent offline unless `console` (online keeps its link)."""
+    if console or mode != "offline":
+        return {}
+    import wandb
+
+    return {"settings": wandb.Settings(silent=True)}

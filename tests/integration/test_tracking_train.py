@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import sqlite3
 import struct
 import subprocess
 import sys
@@ -182,23 +181,76 @@ def test_multirun_jobs_share_a_wandb_group_and_compare_ranks_them(tmp_path):
         assert (out / png).stat().st_size > 5000
 
 
-def test_optuna_sweep_records_the_best_trial_and_can_be_continued(tmp_path):
-    sweep_dir = tmp_path / "sweep"
-    args = ("hparams_search=optuna", f"hydra.sweep.dir={sweep_dir}", "logger=csv")
-    run_train(*args, "hydra.sweeper.n_trials=2")
-    jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
-    assert len(jobs) == 2
-    values = [json.loads((job / "metrics.json").read_text())["val/miou"] for job in jobs]
-    assert not any("test/miou" in (job / "metrics.json").read_text() for job in jobs)
-    results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
-    assert results["best_value"] == max(values)
-    assert set(results["best_params"]) == {"optimizer.lr", "optimizer.weight_decay", "loss"}
-    assert 1e-4 <= results["best_params"]["optimizer.lr"] <= 1e-2
+PLANTED = """# @package _global_
+test: false
+callbacks:
+  slim_checkpoints:
+    keep_last: false
+sweep:
+  study_name: segkit
+  n_trials: 3
+  sampler: {_target_: optuna.samplers.RandomSampler, seed: 0}
+  pruner: {_target_: optuna.pruners.MedianPruner, n_startup_trials: 1, n_warmup_steps: 0}
+  params:
+    optimizer.lr: choice(0.003, 1000000.0)
+"""
 
-    # Same sweep dir: the study continues in optuna.db; earlier trials' dirs are kept.
-    run_train(*args, "hydra.sweeper.n_trials=1")
-    with sqlite3.connect(sweep_dir / "optuna.db") as db:
-        states = [s for (s,) in db.execute("select state from trials")]
-    assert states == ["COMPLETE"] * 3
-    assert len([p for p in sweep_dir.iterdir() if p.is_dir()]) == 3
-    assert all((job / "metrics.json").is_file() for job in jobs)
+
+def test_optuna_sweep_prunes_a_bad_trial_and_resumes_after_a_kill(tmp_path):
+    """Three trials on optuna >= 4: a planted bad trial (lr 1e6: its loss explodes) is pruned
+    at its first validation, a sweep killed during a trial continues where it stopped (that
+    trial runs again, with its parameters), and the best trial is recorded."""
+    import signal
+    import time
+
+    import optuna
+
+    conf = tmp_path / "conf" / "hparams_search"
+    conf.mkdir(parents=True)
+    (conf / "planted.yaml").write_text(PLANTED)
+    sweep_dir = tmp_path / "sweep"
+    command = [
+        sys.executable, "-m", "segkit.train", "-m", "hparams_search=planted",
+        f"hydra.searchpath=[file://{tmp_path / 'conf'}]", f"hydra.sweep.dir={sweep_dir}",
+        *TINY_OVERRIDES, "trainer.max_epochs=3", "logger=csv",
+        "monitor=val/loss", "monitor_mode=min", "trainer.on_nonfinite=skip",
+    ]  # fmt: skip
+    sweep_dir.mkdir()
+    storage = f"sqlite:///{sweep_dir / 'optuna.db'}"
+    study = optuna.create_study(study_name="segkit", storage=storage, direction="minimize")
+    for lr in (0.003, 0.003):
+        study.enqueue_trial({"optimizer.lr": lr})
+    first = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 300
+    while not list(sweep_dir.glob("1_*.log")) and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(3)  # trial 1 is training
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    study.enqueue_trial({"optimizer.lr": 1e6})  # the planted bad trial
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "segkit: trial 1 was interrupted: it runs again" in resumed.stderr
+
+    trials = optuna.load_study(study_name="segkit", storage=storage).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "PRUNED", "COMPLETE"]
+    assert trials[3].params == trials[1].params and trials[3].user_attrs["retry_of"] == 1
+    assert trials[2].params == {"optimizer.lr": 1e6}
+    pruned = json.loads((sweep_dir / "2_unet_synthetic" / "pruned.json").read_text())
+    assert pruned["step"] == 2  # stopped at its first validation, of 6 training steps
+    steps = [int(r["step"]) for r in csv_rows(sweep_dir / "0_unet_synthetic")]
+    assert max(steps) >= 5  # a kept trial trained all 3 epochs
+    results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    values = [t.value for t in trials if t.state.name == "COMPLETE"]
+    assert results["best_value"] == min(values) and results["trials"]["PRUNED"] == 1
+    # Trials keep best.ckpt only, without optimizer state; the killed trial's dir is kept.
+    kept = sorted(p.name for p in (sweep_dir / "0_unet_synthetic" / "checkpoints").iterdir())
+    assert kept == ["best.ckpt"] and (sweep_dir / "1_unet_synthetic").is_dir()
+
+
+def csv_rows(run_dir: Path) -> list[dict]:
+    import csv
+
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        return list(csv.DictReader(f))

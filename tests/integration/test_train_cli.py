@@ -41,6 +41,7 @@ def test_train_run_writes_run_dir_checkpoints_and_metrics(tmp_path):
         *TINY_OVERRIDES,
         "trainer.max_epochs=2",
         "trainer.limit_train_batches=1",
+        "trainer.log_every_n_steps=1",
         "seed=1",
         f"hydra.run.dir={run_dir}",
     )
@@ -57,12 +58,24 @@ def test_train_run_writes_run_dir_checkpoints_and_metrics(tmp_path):
     assert "${" not in config_text  # resolved
     assert "seed: 1" in config_text
     with open(run_dir / "csv" / "metrics.csv") as f:
-        epochs = {row["epoch"] for row in csv.DictReader(f) if row.get("val/miou")}
-    assert epochs >= {"0", "1"}  # trainer.max_epochs=2 took effect
+        rows = list(csv.DictReader(f))
+    validated = [row["epoch"] for row in rows if row.get("val/miou")]
+    assert validated == ["0", "1"]  # one row per validation: the best is not logged twice
+    # The learning rate of each parameter group, every step (LearningRateMonitor).
+    lrs = {k for row in rows for k, v in row.items() if k.startswith("lr-AdamW") and v}
+    assert {"lr-AdamW/encoder", "lr-AdamW/decoder"} <= lrs
 
-    # The checkpoint loads safely and rebuilds the network without any config file.
+    # Quiet by default: no Lightning product tip, no FLOPs column, no pytree deprecation.
+    for noise in ("litlogger", "FLOPs", "Total Flops", "LeafSpec", "wandb: "):
+        assert noise not in proc.stdout + proc.stderr, noise
+
+    # The checkpoint loads safely and rebuilds the network without any config file; the best
+    # keeps no optimizer state (last.ckpt keeps it, to resume).
     ckpt = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)
-    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert "optimizer_states" not in ckpt and last["optimizer_states"]
+    best_bytes = (run_dir / "checkpoints" / "best.ckpt").stat().st_size
+    assert best_bytes < 0.5 * (run_dir / "checkpoints" / "last.ckpt").stat().st_size
     net = instantiate(ckpt[CONFIG_KEY]["model"]["net"])
     state = {
         k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")
@@ -186,3 +199,27 @@ def test_wheel_ships_configs_and_trains_from_any_directory(tmp_path):
     assert where.stdout.startswith(str(site))
     run_train(*TINY_OVERRIDES, "hydra.run.dir=run", cwd=elsewhere, env=env)
     assert (elsewhere / "run" / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize("preset", ["default", "fdr", "limit", "overfit", "profiler"])
+def test_debug_presets_compose_to_one_cpu_process_with_everything_shown(compose_train, preset):
+    from segkit.run.config_checks import check_train_config
+
+    cfg = compose_train(f"debug={preset}")
+    check_train_config(cfg)
+    assert (cfg.trainer.accelerator, cfg.trainer.devices, cfg.data.num_workers) == ("cpu", 1, 0)
+    assert cfg.verbose and list(cfg.logger) == ["csv"] and not cfg.test
+    expected = {"fdr": ("fast_dev_run", True), "limit": ("limit_train_batches", 0.01),
+                "overfit": ("overfit_batches", 3), "profiler": ("profiler", "simple"),
+                "default": ("detect_anomaly", True)}  # fmt: skip
+    key, value = expected[preset]
+    assert cfg.trainer[key] == value
+
+
+def test_debug_fdr_runs_one_batch_of_each_split(tmp_path):
+    proc = run_train("debug=fdr", "data.train_size=8", "data.val_size=4", "data.image_size=64",
+                     f"hydra.run.dir={tmp_path / 'r'}")  # fmt: skip
+    assert "Running in `fast_dev_run` mode: will run the requested loop using 1 batch" in (
+        proc.stdout + proc.stderr
+    )
+    assert "segkit: training finished" in proc.stdout

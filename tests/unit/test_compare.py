@@ -49,7 +49,6 @@ def write_run(
     for epoch, (miou, seconds) in enumerate(zip(val_miou, epoch_s, strict=True)):
         rows.append([epoch, epoch, "", miou])
         rows.append([epoch, epoch, seconds, ""])
-    rows.append([len(val_miou), len(val_miou) - 1, "", max(val_miou)])  # after training
     with open(run / "csv" / "metrics.csv", "w", newline="") as f:
         csv.writer(f).writerows([header, *rows])
     final = {"val/miou": max(val_miou), **{f"val/iou/{c}": max(val_miou) for c in CLASSES}}
@@ -89,7 +88,6 @@ def test_leaderboard_rows_columns_and_order(sweep):
         ["2_unet", "unet", "0.01", "0.2", "", "2", "2"],
     ]
     assert ordered[0].path.name == "1_fpn"
-    # the evaluation logged again after training is not an extra epoch of the curve
     assert ordered[1].curve == [(0, 0.2), (1, 0.5), (2, 0.4)]
 
 

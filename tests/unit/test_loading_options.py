@@ -116,3 +116,17 @@ def test_empty_split_is_a_clear_error(tmp_path):
     (tmp_path / "val.txt").write_text("\n")
     with pytest.raises(ValueError, match="the val split of FolderDataModule is empty"):
         module(tmp_path, split="lists").dataset("val")
+
+
+def test_overfitting_serves_the_same_first_batches_every_epoch():
+    """debug=overfit (Lightning's overfit_batches): the training order is sequential, not the
+    epoch-seeded shuffle, so the same batches come back every epoch."""
+    from types import SimpleNamespace
+
+    from torch.utils.data import SequentialSampler
+
+    dm = synthetic(train_size=8, batch_size=2, pin_memory=False)
+    dm.trainer = SimpleNamespace(overfit_batches=3, world_size=1)
+    loader = dm.train_dataloader()
+    assert isinstance(loader.sampler, SequentialSampler)
+    assert [s["name"] for s in loader.dataset][:2] == next(iter(loader))["name"]

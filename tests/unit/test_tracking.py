@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ import torch
 from segkit.run.checkpoints import CONFIG_KEY
 from segkit.run.config_checks import ConfigError, check_train_config
 from segkit.run.wandb_run import checkpoint_run_id, run_id_to_use
-from segkit.tracking.resolvers import optuna_direction, optuna_storage, sweep_name
+from segkit.tracking.resolvers import sweep_name
 from segkit.tracking.wandb_mode import decide_mode, has_credentials
 
 
@@ -144,26 +145,39 @@ def test_sweep_names(sweep_dir, name):
     assert sweep_name(sweep_dir) == name
 
 
-def test_optuna_resolvers(tmp_path):
-    url = optuna_storage(str(tmp_path / "sweep"))
-    assert url == f"sqlite:///{tmp_path / 'sweep' / 'optuna.db'}"
-    assert (tmp_path / "sweep").is_dir()  # SQLite cannot create the dir itself
-    assert (optuna_direction("max"), optuna_direction("min")) == ("maximize", "minimize")
-    with pytest.raises(ValueError, match="monitor_mode='best'"):
-        optuna_direction("best")
+def test_a_search_space_in_hydras_grammar_becomes_optuna_suggestions(monkeypatch, capsys):
+    import optuna
 
+    from segkit.sweep import main as sweep
+    from segkit.tracking.optuna_space import SearchSpaceError, parse_space, suggest
 
-def test_optuna_preset_without_its_plugin_is_refused_in_one_line(monkeypatch):
-    import importlib.util
-
-    from segkit.run.launch import LaunchError
-    from segkit.train import check_sweeper_installed
-
-    check_sweeper_installed(["train.py", "hparams_search=optuna"])  # installed here: no error
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(LaunchError, match=r"pip install 'segkit\[optuna\]'"):
-        check_sweeper_installed(["train.py", "hparams_search=optuna"])
-    check_sweeper_installed(["train.py", "seed=1"])  # other runs do not need it
+    space = parse_space(
+        {
+            "optimizer.lr": "tag(log, interval(1e-4, 1e-2))",
+            "loss": "choice(ce, ce_dice, focal)",
+            "trainer.max_epochs": "range(5, 20, step=5)",
+            "data.batch_size": "8",
+        }
+    )
+    trial = optuna.trial.FixedTrial(
+        {"optimizer.lr": 3e-3, "loss": "focal", "trainer.max_epochs": 15}
+    )
+    assert suggest(trial, space) == [
+        "optimizer.lr=0.003", "loss=focal", "trainer.max_epochs=15", "data.batch_size=8"
+    ]  # fmt: skip
+    study = optuna.create_study()
+    study.optimize(lambda t: len(suggest(t, space)), n_trials=1)
+    distributions = study.trials[0].distributions
+    assert distributions["optimizer.lr"].log and distributions["trainer.max_epochs"].step == 5
+    with pytest.raises(SearchSpaceError, match=r"sweep.params.loss="):
+        parse_space({"loss": "choice(ce,"})
+    # Without optuna: one line naming the extra, before any trial.
+    capsys.readouterr()
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    assert sweep(["hparams_search=optuna", "logger=csv"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "segkit: config error: hparams_search needs optuna: pip install 'segkit[optuna]'"
+    )
 
 
 def test_finish_marks_a_failed_run_and_prints_the_sync_command(tmp_path, capsys):
