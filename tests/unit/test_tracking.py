@@ -200,3 +200,40 @@ def test_finish_marks_a_failed_run_and_prints_the_sync_command(tmp_path, capsys)
     reason = "logger.wandb.mode=offline"
     assert f"saved offline ({reason}); upload it with:\n  wandb sync {run_file.parent}" in printed
     finish_wandb([logger])  # finishing twice, or a logger that never started, is harmless
+
+
+def test_the_pruning_callback_reports_each_validation_and_stops_a_pruned_trial(tmp_path):
+    """What a trial process does (`segkit.callbacks.optuna_pruning`): report the monitored
+    value at the step to the study's storage, ask the sweep's pruner, and on a prune stop
+    training (every rank: the decision is broadcast) and mark the run dir."""
+    import json
+    from types import SimpleNamespace
+
+    import optuna
+
+    from segkit.callbacks.optuna_pruning import PRUNED_FILE, OptunaPruning
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    trial = study.ask()
+    pruner = optuna.pruners.ThresholdPruner(lower=0.5)
+    callback = OptunaPruning(storage, "s", trial._trial_id, "val/miou", pruner)
+    broadcasts = []
+
+    def trainer(value: float, step: int):
+        return SimpleNamespace(
+            sanity_checking=False, is_global_zero=True, global_step=step, current_epoch=step // 2,
+            callback_metrics={"val/miou": torch.tensor(value)}, should_stop=False,
+            strategy=SimpleNamespace(broadcast=lambda x, src: broadcasts.append(x) or x),
+            default_root_dir=str(tmp_path),
+        )  # fmt: skip
+
+    good = trainer(0.7, 2)
+    callback.on_validation_end(good, None)
+    assert not good.should_stop and not (tmp_path / PRUNED_FILE).exists()
+    bad = trainer(0.3, 4)
+    callback.on_validation_end(bad, None)
+    assert bad.should_stop and broadcasts == [False, True]
+    assert json.loads((tmp_path / PRUNED_FILE).read_text())["step"] == 4
+    stored = optuna.load_study(study_name="s", storage=storage).trials[0]
+    assert stored.intermediate_values == {2: pytest.approx(0.7), 4: pytest.approx(0.3)}
