@@ -76,8 +76,8 @@ def is_sweep(argv: list[str]) -> bool:
 def run_command(argv: list[str]) -> None:
     """The command line `argv` (``argv[0]`` first): ``resume=``, DDP children and external
     launchers resolved (`segkit.run.launch`, `segkit.run.resume`), then Hydra."""
-    if is_sweep(argv[1:]):  # Optuna drives the trials (segkit.sweep), each a run of this
-        from segkit.sweep import main as sweep
+    if is_sweep(argv[1:]):  # Optuna drives the trials (segkit.run.sweep), each a run of this
+        from segkit.run.sweep import main as sweep
 
         sys.exit(sweep(argv[1:]))
     try:

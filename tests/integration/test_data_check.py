@@ -67,7 +67,8 @@ def test_problems_are_listed_by_file_and_fail_the_check(tmp_path):
     proc = run_check("data=voc", f"data.root={tmp_path}", "data.on_bad_sample=skip")
     assert proc.returncode == 1
     assert f"PROBLEM: {bad} holds label values [40] that are not valid here" in proc.stdout
-    assert "2007_000033.jpg" in proc.stdout and "2 problems found" in proc.stdout
+    assert "PROBLEM: no training pixel belongs to 19 of the classes: aeroplane," in proc.stdout
+    assert "2007_000033.jpg" in proc.stdout and "3 problems found" in proc.stdout
 
 
 def test_bad_config_is_one_line(tmp_path):

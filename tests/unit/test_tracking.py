@@ -148,7 +148,7 @@ def test_sweep_names(sweep_dir, name):
 def test_a_search_space_in_hydras_grammar_becomes_optuna_suggestions(monkeypatch, capsys):
     import optuna
 
-    from segkit.sweep import main as sweep
+    from segkit.run.sweep import main as sweep
     from segkit.tracking.optuna_space import SearchSpaceError, parse_space, suggest
 
     space = parse_space(
