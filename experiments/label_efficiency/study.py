@@ -91,11 +91,24 @@ def steps_per_labeled_epoch(fraction: float, batch_size: int) -> int:
     return max(1, labeled // batch_size)
 
 
+def labeled_epochs(fraction: float, args: argparse.Namespace) -> int:
+    """A CamVid run's budget in epochs over its labeled frames."""
+    return args.full_epochs if fraction == 1.0 else args.epochs
+
+
+def run_epochs(run: dict, camvid: bool) -> list[int]:
+    """[the budget a recorded CamVid run had] (older records: its curve's last point); [] for
+    the synthetic study, whose budget is ``--iters`` for every run."""
+    if not camvid:
+        return []
+    return [run["epochs"] if "epochs" in run else round(run["curve"][-1][0])]
+
+
 def camvid_budget(fraction: float, args: argparse.Namespace) -> tuple[int, int]:
     """(training batches, batches between validations) of a CamVid run: ``--epochs`` (or
     ``--full-epochs`` with every label) over the labeled frames, ``--validations`` evenly
     spaced, the last on the final batch."""
-    epochs = args.full_epochs if fraction == 1.0 else args.epochs
+    epochs = labeled_epochs(fraction, args)
     if epochs % args.validations:
         raise SystemExit(
             f"{epochs} epochs cannot hold {args.validations} evenly spaced validations"
@@ -139,6 +152,8 @@ def overrides(method: str, fraction: float, seed: int, args: argparse.Namespace)
 
 def run_one(method: str, fraction: float, seed: int, args: argparse.Namespace) -> dict:
     run_dir = args.out / f"{method}_f{fraction}_s{seed}"
+    if args.camvid:  # a longer budget later is another run, beside this one
+        run_dir = run_dir.with_name(f"{run_dir.name}_e{labeled_epochs(fraction, args)}")
     result = train_run(overrides(method, fraction, seed, args), run_dir, args.threads)
     metrics = result["metrics"]
     record = {"method": method, "fraction": fraction, "seed": seed, "val_miou": metrics["val/miou"]}
@@ -147,15 +162,18 @@ def run_one(method: str, fraction: float, seed: int, args: argparse.Namespace) -
         batches, every = camvid_budget(fraction, args)
         curve = validation_curve(run_dir, every, batches // every)
         record["test_miou"] = metrics["test/miou"]
+        record["epochs"] = labeled_epochs(fraction, args)
         record["curve"] = [(done / per_epoch, miou) for done, miou in curve]  # labeled epochs
     return {**record, **{k: result[k] for k in ("seconds", "threads", "command")}}
 
 
-def cells(args: argparse.Namespace) -> list[tuple[str, float, int]]:
+def cells(args: argparse.Namespace) -> list[tuple]:
     """(method, fraction, seed) of every run, seeds outermost: a partial study covers every
-    cell with fewer seeds. Semi-supervised methods need unlabeled images: not at fraction 1."""
+    cell with fewer seeds. Semi-supervised methods need unlabeled images: not at fraction 1.
+    On CamVid the budget in labeled epochs is part of a cell, so raising ``--epochs`` or
+    ``--full-epochs`` runs those cells again and keeps the shorter runs in the results."""
     return [
-        (method, fraction, seed)
+        (method, fraction, seed, *([labeled_epochs(fraction, args)] if args.camvid else []))
         for seed in args.seeds
         for fraction in args.fractions
         for method in args.methods
@@ -237,10 +255,12 @@ def main() -> None:
         args.results,
         settings,
         cells(args),
-        key=lambda r: (r["method"], r["fraction"], r["seed"]),
-        run=lambda cell: run_one(*cell, args),
+        key=lambda r: (r["method"], r["fraction"], r["seed"], *run_epochs(r, args.camvid)),
+        run=lambda cell: run_one(*cell[:3], args),
         jobs=args.jobs,
     )
+    if args.camvid:  # report the runs of this budget only
+        runs = [r for r in runs if run_epochs(r, True) == [labeled_epochs(r["fraction"], args)]]
     write_report(runs, args.results.with_suffix(".md"))
     plot(runs, args.results.with_suffix(".png"))
     print(args.results.with_suffix(".md").read_text())

@@ -50,3 +50,17 @@ def test_validation_curve_reads_the_runs_validations_in_order(tmp_path):
     assert validation_curve(tmp_path, every=10, count=2) == [(10, 0.31), (20, 0.42)]
     with pytest.raises(ValueError, match=r"3 validations logged, expected 4"):
         validation_curve(tmp_path, every=10, count=4)
+
+
+def test_a_longer_camvid_budget_runs_again_and_keeps_the_shorter_runs():
+    from argparse import Namespace
+
+    from study import cells, run_epochs
+
+    args = Namespace(camvid="/data/CamVid", seeds=[0], fractions=[0.125, 1.0],
+                     methods=["supervised"], epochs=80, full_epochs=60)  # fmt: skip
+    shorter = {"method": "supervised", "fraction": 1.0, "seed": 0, "curve": [[27, 0.5], [30, 0.56]]}
+    done = {("supervised", 0.125, 0, 80)} | {("supervised", 1.0, 0, *run_epochs(shorter, True))}
+    assert done == {("supervised", 0.125, 0, 80), ("supervised", 1.0, 0, 30)}
+    assert [c for c in cells(args) if c not in done] == [("supervised", 1.0, 0, 60)]
+    assert run_epochs({**shorter, "epochs": 60}, True) == [60] and run_epochs(shorter, False) == []
