@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if not cfg.get("verbose", False):  # one segkit line per trial instead of Optuna's log
         optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    storage = f"sqlite:///{(sweep_dir / 'optuna.db').resolve()}"
+    storage = storage_url(sweep_dir)
 
     def objective(trial: optuna.Trial) -> float:
         sampled = suggest(trial, space)
@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         study.optimize(objective, callbacks=[done, _report], catch=(TrialFailed,))
     _write_results(study, sweep_dir)
     return 0
+
+
+def storage_url(sweep_dir: Path) -> str:
+    """The study's SQLite URL (the form optuna-dashboard takes too)."""
+    return f"sqlite:///{(sweep_dir / 'optuna.db').resolve()}"
 
 
 def _prepare(overrides: list[str], sweep_dir: Path):
@@ -83,7 +88,7 @@ def _prepare(overrides: list[str], sweep_dir: Path):
     sweep_dir.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
         study_name=spec.study_name,
-        storage=f"sqlite:///{(sweep_dir / 'optuna.db').resolve()}",
+        storage=storage_url(sweep_dir),
         load_if_exists=True,
         direction={"max": "maximize", "min": "minimize"}[cfg.monitor_mode],
         sampler=instantiate(spec.sampler),
@@ -125,7 +130,6 @@ def _write_results(study, sweep_dir: Path) -> None:
         "trials": summary,
     }
     OmegaConf.save(OmegaConf.create(result), sweep_dir / "optimization_results.yaml")
-    database = (sweep_dir / "optuna.db").resolve()
     print(f"segkit: sweep {sweep_dir}: {summary}; best {result['best_value']} "
           f"{result['best_params']} ({result['best_run_dir']})\n"
-          f"segkit: browse it with: optuna-dashboard sqlite:///{database}")  # fmt: skip
+          f"segkit: browse it with: optuna-dashboard {storage_url(sweep_dir)}")  # fmt: skip
