@@ -85,12 +85,15 @@ def _prepare(overrides: list[str], sweep_dir: Path):
         raise ImportError("hparams_search needs optuna: pip install 'segkit[optuna]'") from err
     from hydra.utils import instantiate
 
+    directions = {"max": "maximize", "min": "minimize"}
+    if cfg.monitor_mode not in directions:
+        raise ValueError(f"monitor_mode={cfg.monitor_mode!r}: expected max or min")
     sweep_dir.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
         study_name=spec.study_name,
         storage=storage_url(sweep_dir),
         load_if_exists=True,
-        direction={"max": "maximize", "min": "minimize"}[cfg.monitor_mode],
+        direction=directions[cfg.monitor_mode],
         sampler=instantiate(spec.sampler),
         pruner=instantiate(spec.pruner),
     )
