@@ -10,6 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from segkit.run.checkpoints import check_classes, checkpoint_config, load_checkpoint
+from segkit.run.facts import is_domain_pair
 
 
 def data_config(ckpt_cfg: DictConfig, cfg: DictConfig, chosen_data: str | None) -> DictConfig:
@@ -24,7 +25,9 @@ def data_config(ckpt_cfg: DictConfig, cfg: DictConfig, chosen_data: str | None) 
         if "val_batch_size" in data:
             data.val_batch_size = cfg.batch_size
     if cfg.get("num_workers") is not None:
-        data.num_workers = cfg.num_workers
+        # A domain pair's loaders are its two domains' (segkit.data.domain_pair).
+        for node in (data.source, data.target) if is_domain_pair(data) else (data,):
+            node.num_workers = cfg.num_workers
     return data
 
 
