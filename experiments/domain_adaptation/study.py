@@ -53,9 +53,9 @@ def overrides(method: str, seed: int, args: argparse.Namespace) -> list[str]:
     if method in ADVERSARIAL:
         model.append(f"model.discriminator.base_channels={args.d_channels}")
     if method == "dacs" and args.ema is not None:
-        model.append(f"model.ema_momentum={args.ema}")
+        model.append(f"model.method.ema_momentum={args.ema}")
     if method == "dacs" and args.teacher_norm is not None:
-        model.append(f"model.teacher_normalization={args.teacher_norm}")
+        model.append(f"model.method.teacher_normalization={args.teacher_norm}")
     steps = args.iters * (2 if method in ADVERSARIAL else 1)
     common = final_weights_overrides(args.batch_size, seed, steps)
     return model + common + list(args.extra)

@@ -237,7 +237,7 @@ class Steps:
         runs = {
             "maskrcnn": ["model=maskrcnn", *(small if self.quick else [])],
             "hung2018": ["model=gan", "model/method=hung2018", "data.labeled_fraction=0.5",
-                         "model.semi_start=0", "model.gradient_clip_val=1.0"],
+                         "model.method.semi_start=0", "model.gradient_clip_val=1.0"],
             "pix2pix": ["model=pix2pix", "model.gradient_clip_val=1.0"],
             # weak-to-strong consistency: CutMix boxes and dropout masks made on the CPU,
             # moved to the device; the EMA teacher on the device
@@ -245,7 +245,7 @@ class Steps:
                              "model.consistency.ema_momentum=0.99",
                              "trainer.gradient_clip_val=1.0"],
             "fixmatch_hung2018": ["model=semi", "model/method=fixmatch_hung2018",
-                                  "data.labeled_fraction=0.5", "model.semi_start=0",
+                                  "data.labeled_fraction=0.5", "model.method.semi_start=0",
                                   "model.gradient_clip_val=1.0"],
             "unet_fp16_fused": ["model=unet", "trainer.precision=16-mixed",
                                 "trainer.gradient_clip_val=1.0", "optimizer.fused=true"],

@@ -139,7 +139,7 @@ def overrides(method: str, fraction: float, seed: int, args: argparse.Namespace)
     # scratch, early pseudo-labels are noise (Hung et al. start self-training at 5k of 20k).
     if method in ADVERSARIAL:
         common += [
-            f"model.semi_start={args.iters // 4}",
+            f"model.method.semi_start={args.iters // 4}",
             f"model.discriminator.base_channels={args.d_channels}",
         ]
     if method in CONSISTENCY:

@@ -8,6 +8,8 @@ Every discriminator is called as ``disc(label_map, image)``:
   ``conditional`` is true (the discriminator judges the (image, label map) pair);
 
 and returns real/fake logits [B,1,h,w] (one score per image, patch or pixel; see each class).
+The class attribute ``per_pixel`` says whether h, w are the label map's (a confidence map, as
+Hung et al.'s self-training reads).
 ``spectral_norm=True`` wraps every convolution in spectral normalisation (Miyato et al. 2018), a
 stabiliser that bounds the discriminator's Lipschitz constant.
 """
@@ -58,6 +60,7 @@ class PairDiscriminator(nn.Module):
     """
 
     conditional = True
+    per_pixel = False
 
     def __init__(
         self,
@@ -106,6 +109,7 @@ class ConfidenceDiscriminator(nn.Module):
     """
 
     conditional = False
+    per_pixel = True
 
     def __init__(
         self,
@@ -141,6 +145,7 @@ class PatchDiscriminator(nn.Module):
     """
 
     conditional = True
+    per_pixel = False
 
     def __init__(
         self,

@@ -13,6 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from segkit.run.config_upgrades import upgrade_config
 from segkit.run.facts import class_names, num_classes, task_family
 
 #: Key under which a checkpoint carries the resolved run config (to rebuild the model from the
@@ -68,8 +69,8 @@ def _article(word: str) -> str:
 
 
 def checkpoint_config(ckpt: dict[str, Any]) -> DictConfig:
-    """The resolved run config stored in a checkpoint."""
-    return OmegaConf.create(ckpt[CONFIG_KEY])
+    """The resolved run config stored in a checkpoint (in today's form: `upgrade_config`)."""
+    return upgrade_config(OmegaConf.create(ckpt[CONFIG_KEY]))
 
 
 def check_classes(cfg: DictConfig, data_cfg: DictConfig, path: str | Path) -> None:

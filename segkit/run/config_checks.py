@@ -86,14 +86,33 @@ def check_domain_adaptation(cfg: DictConfig) -> None:
         )
     except ValueError as err:
         raise ConfigError(str(err)) from err
-    method = cfg.model.get("method")
-    needs_discriminator = method in ("adaptsegnet", "advent")
+    method = method_class(cfg.model)
+    needs_discriminator = method.needs_discriminator
     if needs_discriminator != (cfg.model.get("discriminator") is not None):
         raise ConfigError(
-            f"model.method={method} "
-            + ("needs" if needs_discriminator else "trains no")
-            + f" discriminator: choose the method's preset, model/method={method}"
+            f"model.method {method.__name__} "
+            + ("needs a" if needs_discriminator else "trains no")
+            + " discriminator: choose the method's preset, model/method="
+            + method.__module__.rsplit(".", 1)[-1]
         )
+
+
+def method_class(model: DictConfig) -> type:
+    """The class of ``model.method`` (a `segkit.tasks.methods` object's config), which
+    declares what the method needs; importing it imports torch, which the run needs next."""
+    from hydra.utils import get_class
+
+    method = model.get("method")
+    target = method.get("_target_") if isinstance(method, DictConfig) else None
+    if not target:
+        raise ConfigError(
+            f"model.method={method!r} is invalid: expected a method config with a _target_ "
+            "(a model/method preset, docs/domain_adaptation.md)"
+        )
+    try:
+        return get_class(str(target))
+    except Exception as err:
+        raise ConfigError(f"model.method._target_={target}: {err}") from err
 
 
 def check_train_config(cfg: DictConfig) -> None:
@@ -217,28 +236,27 @@ def check_logger_config(logger: DictConfig) -> None:
         )
 
 
-#: segkit's discriminators, and the methods whose losses need what each one outputs: Hung et
-#: al.'s self-training reads a per-pixel confidence map at the label map's size, which only
-#: the fully-convolutional ConfidenceDiscriminator gives ([B,1,H,W]); luc2016 and pix2pix
-#: train against any of them (an image-level score, a patch grid or a map).
-DISCRIMINATOR_METHODS = {
-    "segkit.models.discriminators.PairDiscriminator": ("luc2016", "pix2pix"),
-    "segkit.models.discriminators.PatchDiscriminator": ("luc2016", "pix2pix"),
-    "segkit.models.discriminators.ConfidenceDiscriminator": ("luc2016", "hung2018", "pix2pix"),
-}
-
-
 def check_method_discriminator(model: DictConfig) -> None:
     """ConfigError for an adversarial method paired with a discriminator it cannot train with
-    (e.g. ``model.method=hung2018`` overriding only the method name of luc2016's preset)."""
-    method = model.get("method")
-    target = str((model.get("discriminator") or {}).get("_target_", ""))
-    if target in DISCRIMINATOR_METHODS and method not in DISCRIMINATOR_METHODS[target]:
+    (e.g. Hung et al.'s self-training, which reads a per-pixel confidence map, with luc2016's
+    image-level discriminator): the method class says whether it needs a per-pixel one, the
+    discriminator class whether it is (``per_pixel``)."""
+    from hydra.utils import get_class
+
+    method = method_class(model)
+    target = (model.get("discriminator") or {}).get("_target_")
+    if not getattr(method, "per_pixel_discriminator", False) or not target:
+        return
+    try:
+        per_pixel = getattr(get_class(str(target)), "per_pixel", None)
+    except Exception:  # instantiation names a missing class with its config key
+        return
+    if per_pixel is False:
         raise ConfigError(
-            f"model.method={method} cannot train with model.discriminator "
-            f"{target.rsplit('.', 1)[-1]} (it needs a per-pixel confidence map of the label "
-            f"map's size): choose the method's preset, model/method={method}, which sets its "
-            "discriminator and loss weights together"
+            f"model.method {method.__name__} needs a per-pixel discriminator (a confidence map "
+            f"of the label map's size), not model.discriminator {str(target).rsplit('.', 1)[-1]}: "
+            f"choose the method's preset, model/method={method.__module__.rsplit('.', 1)[-1]}, "
+            "which sets its discriminator and loss weights together"
         )
 
 

@@ -1,7 +1,7 @@
 """Unsupervised domain adaptation for semantic segmentation as a LightningModule: a segmenter
-learns from a labeled source domain and an unlabeled target domain (AdaptSegNet, ADVENT,
-MinEnt, DACS), with manual optimization of the segmenter and, for the adversarial methods, a
-discriminator."""
+learns from a labeled source domain and an unlabeled target domain, with manual optimization of
+the segmenter and, for methods that need one, a discriminator. The methods (source-only,
+AdaptSegNet, ADVENT, MinEnt, DACS) are objects in `segkit.tasks.methods`."""
 
 from __future__ import annotations
 
@@ -14,30 +14,13 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from segkit.metrics import SegmentationScores
-from segkit.tasks.adaptation_losses import (
-    classmix_masks,
-    dacs_pixel_weights,
-    mean_entropy,
-    mix_source_into_target,
-    self_information,
-    weighted_cross_entropy,
-)
-from segkit.tasks.consistency import (
-    TEACHER_NORMALIZATIONS,
-    EMATeacher,
-    confident_pixels,
-    pseudo_label_accuracy,
-    step_generator,
-)
-from segkit.tasks.gan_losses import check_kind, confidence, discriminator_loss, generator_loss
+from segkit.tasks.consistency import EMATeacher, step_generator
+from segkit.tasks.gan_losses import check_kind, confidence, discriminator_loss
+from segkit.tasks.methods.adaptation import AdaptationMethod, AdaptationStep
 from segkit.tasks.nonfinite import NonFiniteGuard
 from segkit.tasks.optimization import OptimizerFactory, SchedulerFactory, check_scheduler_interval
 from segkit.tasks.semantic_evaluation import SemanticEvaluation
 from segkit.tasks.two_networks import TwoNetworkOptimization
-
-METHODS = ("source_only", "adaptsegnet", "advent", "minent", "dacs")
-#: Methods trained against a discriminator, and what it judges.
-ADVERSARIAL = {"adaptsegnet": "softmax", "advent": "self-information"}
 
 
 class DomainAdaptation(
@@ -47,33 +30,19 @@ class DomainAdaptation(
 
     Training batches are ``{"source": semantic batch, "target": {"image": [B,C,H,W],
     ("strong": [B,V,C,H,W]), ("true_mask"), "name"}}`` (`segkit.data.domain_pair`). Every
-    method has the supervised loss on source images; target images never reach it. From
-    iteration ``adapt_start``:
-
-    - ``source_only``: nothing more (the baseline; target images are not read).
-    - ``adaptsegnet`` (Tsai et al. 2018): ``adv_weight`` x the adversarial loss of the
-      discriminator's logits on the target softmax, labelled as source; the discriminator
-      learns source softmax = real, target softmax = fake.
-    - ``advent`` (Vu et al. 2019): the same on self-information maps ``-p log p / log C``.
-    - ``minent`` (Vu et al. 2019): ``entropy_weight`` x the target's mean normalised entropy.
-    - ``dacs`` (Tranheden et al. 2021): pseudo-labels from the target's weak view (the EMA
-      teacher's with ``ema_momentum``, its batch-norm as ``teacher_normalization`` says, else
-      the segmenter's in training mode, without gradient); ClassMix pastes
-      half the classes of each source image onto the target image (its first strong view when
-      the target has strong views); ``mix_weight`` x the cross-entropy of the mixed image
-      against the mixed labels, source pixels weighted 1 and target pixels by the share of
-      target pixels whose confidence exceeds ``threshold``.
+    method has the supervised loss on source images; target images never reach it. Each batch
+    the loop adds what the ``method`` object returns (`segkit.tasks.methods.adaptation`): its
+    terms count from iteration ``adapt_start``. A method that `needs_discriminator` also
+    returns (source, target) maps, and ``d_steps`` discriminator steps follow the segmenter's,
+    source maps = real, target maps = fake. A method asking for a teacher gets an
+    `EMATeacher`, updated after each segmenter step (its weights are ``teacher.net.*`` in the
+    checkpoint).
 
     Validation: the target's val split logs ``val/...`` (what ``monitor`` reads), the source's
     (the datamodule's second loader) ``val_source/...``; test is the target's.
 
-    Logs ``train/loss``, ``train/sup_loss``, ``train/target_entropy`` (mean normalised entropy
-    of target predictions; all but source_only), ``train/adv_loss``, ``train/d_loss``,
-    ``train/d_source_acc``, ``train/d_target_acc`` (adversarial methods), ``train/entropy_loss``
-    (minent), ``train/mix_loss``, ``train/mix_source_ratio`` (share of mixed pixels from the
-    source), ``train/pseudo_weight`` (share of confident target pixels) and, when the target
-    samples carry their hidden masks (synthetic data), ``train/pseudo_acc`` and
-    ``train/pseudo_acc_all`` (dacs).
+    Logs ``train/loss``, ``train/sup_loss``, the method's terms and, with a discriminator,
+    ``train/d_loss``, ``train/d_source_acc`` and ``train/d_target_acc``.
 
     Steps: as in `segkit.tasks.two_networks` (``trainer.max_steps`` counts the
     discriminator's steps too; ``iteration`` counts batches).
@@ -83,22 +52,14 @@ class DomainAdaptation(
             "aux"}`` in training mode with an auxiliary head, used on source images only).
         loss: the supervised loss ``loss(logits, mask)`` on source images.
         optimizer, scheduler: the segmenter's optimizer and scheduler factories.
-        method: one of `METHODS`.
+        method: the method object (`segkit.tasks.methods`: ``SourceOnly``, ``AdaptSegNet``,
+            ``ADVENT``, ``MinEnt``, ``DACS``).
         discriminator, d_optimizer, d_scheduler: the discriminator (a
             `segkit.models.discriminators` module on C-channel maps, e.g.
-            `ConfidenceDiscriminator`) and its factories: required by adaptsegnet and advent,
-            refused by the others.
+            `ConfidenceDiscriminator`) and its factories: required by methods that
+            `needs_discriminator`, refused by the others.
         gan_loss: "bce", "lsgan" or "hinge" (`segkit.tasks.gan_losses`).
-        adv_weight: weight of the adversarial term (0.001 in both papers).
-        entropy_weight: weight of MinEnt's term (0.001).
-        mix_weight: weight of DACS's mixed loss (1).
-        threshold: DACS's pseudo-label confidence threshold (0.968).
-        ema_momentum: None, or the momentum of DACS's EMA teacher (0.99 in the paper).
-        teacher_normalization: how the teacher's batch-norm layers normalise target images:
-            "batch" (each target batch's own statistics, as DACS's teacher, which stays in
-            training mode) or "running" (eval mode: the student's running statistics, mostly
-            the source's).
-        adapt_start: iterations on source images only before the adaptation terms start.
+        adapt_start: iterations on source images only before the method's terms start.
         d_steps: discriminator steps per segmenter step.
         gradient_clip_val: clip each network's gradient norm to this.
         num_classes, ignore_index, class_names, scheduler_interval, channels_last,
@@ -110,18 +71,12 @@ class DomainAdaptation(
         segmenter: nn.Module,
         loss: nn.Module,
         optimizer: OptimizerFactory,
+        method: AdaptationMethod,
         scheduler: SchedulerFactory | None = None,
-        method: str = "advent",
         discriminator: nn.Module | None = None,
         d_optimizer: OptimizerFactory | None = None,
         d_scheduler: SchedulerFactory | None = None,
         gan_loss: str = "bce",
-        adv_weight: float = 0.001,
-        entropy_weight: float = 0.001,
-        mix_weight: float = 1.0,
-        threshold: float = 0.968,
-        ema_momentum: float | None = None,
-        teacher_normalization: str = "batch",
         adapt_start: int = 0,
         d_steps: int = 1,
         gradient_clip_val: float | None = None,
@@ -135,15 +90,18 @@ class DomainAdaptation(
         inference: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if method not in METHODS:
-            raise ValueError(f"method={method!r} is invalid: expected one of {', '.join(METHODS)}")
-        adversarial = method in ADVERSARIAL
-        if adversarial != (discriminator is not None) or (adversarial and d_optimizer is None):
+        if not isinstance(method, AdaptationMethod):
             raise ValueError(
-                f"method={method}: "
+                f"method={method!r} is invalid: expected a segkit.tasks.methods object "
+                "(a model/method preset, docs/domain_adaptation.md)"
+            )
+        needs = method.needs_discriminator
+        if needs != (discriminator is not None) or (needs and d_optimizer is None):
+            raise ValueError(
+                f"method={type(method).__name__}: "
                 + (
                     "needs a discriminator and its d_optimizer (model/method presets set them)"
-                    if adversarial
+                    if needs
                     else "trains no discriminator: set model.discriminator=null"
                 )
             )
@@ -153,17 +111,9 @@ class DomainAdaptation(
             raise ValueError(f"d_steps={d_steps} is invalid: expected at least 1")
         if adapt_start < 0:
             raise ValueError(f"adapt_start={adapt_start} is invalid: expected >= 0")
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold={threshold} is invalid: expected 0..1")
-        if ema_momentum is not None and not 0.0 < ema_momentum < 1.0:
-            raise ValueError(f"ema_momentum={ema_momentum} is invalid: expected 0 < m < 1")
-        if teacher_normalization not in TEACHER_NORMALIZATIONS:
-            raise ValueError(
-                f"teacher_normalization={teacher_normalization!r} is invalid: expected one of "
-                f"{', '.join(TEACHER_NORMALIZATIONS)}"
-            )
         self.automatic_optimization = False
-        # Modules and factories stay out of hparams: checkpoints load with weights_only=True.
+        # Modules, factories and the method stay out of hparams: checkpoints load with
+        # weights_only=True (the run config in the checkpoint holds the method's values).
         self.save_hyperparameters(
             ignore=[
                 "segmenter",
@@ -173,10 +123,12 @@ class DomainAdaptation(
                 "d_optimizer",
                 "scheduler",
                 "d_scheduler",
+                "method",
             ],
             logger=False,
         )
         self.net, self.discriminator, self.loss = segmenter, discriminator, loss
+        self.method = method
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.d_optimizer_factory, self.d_scheduler_factory = d_optimizer, d_scheduler
         self._init_evaluation(num_classes, ignore_index, class_names, inference)
@@ -185,10 +137,8 @@ class DomainAdaptation(
         self.source_val_scores = SegmentationScores(num_classes, ignore_index, names)
         self.source_val_loss = MeanMetric()
         self._source_validated = False
-        use_teacher = method == "dacs" and ema_momentum is not None
-        self.teacher = (
-            EMATeacher(segmenter, ema_momentum, teacher_normalization) if use_teacher else None
-        )
+        spec = method.teacher
+        self.teacher = EMATeacher(segmenter, spec.momentum, spec.normalization) if spec else None
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         if not isinstance(batch, dict) or "source" not in batch or "target" not in batch:
@@ -227,37 +177,21 @@ class DomainAdaptation(
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None]:
         """(loss, logged terms, detached (source, target) maps for the discriminator or
         None)."""
-        hp = self.hparams
         sup, source_logits, logged = self._supervised(source["image"], source["mask"])
         logged["train/sup_loss"] = sup.detach()
-        loss, maps = sup, None
-        active = self.iteration >= hp.adapt_start
-        if hp.method == "dacs":
-            if active:
-                mix_loss, mix_logged = self._dacs_loss(source, target)
-                loss = loss + hp.mix_weight * mix_loss
-                logged.update(mix_logged)
-        elif hp.method != "source_only":
-            target_probs = self._train_forward(target["image"])[0].float().softmax(1)
-            logged["train/target_entropy"] = mean_entropy(target_probs.detach())
-            if hp.method == "minent" and active:
-                entropy = mean_entropy(target_probs)
-                loss = loss + hp.entropy_weight * entropy
-                logged["train/entropy_loss"] = entropy.detach()
-            if hp.method in ADVERSARIAL:
-                source_map = self._judged_map(source_logits.float().softmax(1))
-                target_map = self._judged_map(target_probs)
-                adv = torch.zeros((), device=loss.device)
-                if active:
-                    adv = generator_loss(self.discriminator(target_map), hp.gan_loss)
-                    loss = loss + hp.adv_weight * adv
-                logged["train/adv_loss"] = adv.detach()
-                maps = (source_map.detach(), target_map.detach())
-        return loss, logged, maps
-
-    def _judged_map(self, probs: torch.Tensor) -> torch.Tensor:
-        """What the discriminator sees: the softmax (AdaptSegNet) or ADVENT's self-information."""
-        return self_information(probs) if self.hparams.method == "advent" else probs
+        teacher = self.teacher
+        step = AdaptationStep(
+            forward=lambda images: self._train_forward(images)[0],
+            discriminator=self.discriminator,
+            teacher=teacher.as_forward(self.net, self.memory_format) if teacher else None,
+            generator=step_generator(self.trainer.global_step, self.global_rank),
+            gan_loss=self.hparams.gan_loss,
+            ignore_index=self.hparams.ignore_index,
+        )
+        active = self.iteration >= self.hparams.adapt_start
+        terms = self.method(step, source, target, source_logits, active)
+        logged.update(terms.logged)
+        return sup + terms.loss, logged, terms.judged
 
     def _discriminator_step(
         self, d_opt: Any, source_map: torch.Tensor, target_map: torch.Tensor
@@ -281,46 +215,6 @@ class DomainAdaptation(
             "train/d_source_acc": (confidence(d_source.detach(), kind) > 0.5).float().mean(),
             "train/d_target_acc": (confidence(d_target.detach(), kind) <= 0.5).float().mean(),
         }
-
-    def _dacs_loss(
-        self, source: dict[str, Any], target: dict[str, Any]
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """DACS's loss on ClassMix images of the batch, and its logged terms."""
-        hp = self.hparams
-        weak, images, labels = target["image"], source["image"], source["mask"]
-        if weak.shape[-2:] != images.shape[-2:]:
-            raise ValueError(
-                f"dacs mixes source and target images of one size: got source "
-                f"{tuple(images.shape[-2:])} and target {tuple(weak.shape[-2:])}; crop both "
-                "domains to the same size (data.source/target crop_size)"
-            )
-        with torch.no_grad():
-            if self.teacher is not None:
-                logits = self.teacher.as_forward(self.net, self.memory_format)(weak)
-            else:
-                logits = self._train_forward(weak)[0]
-            probs = logits.float().softmax(1)
-            pseudo, confidence_map, confident = confident_pixels(probs, hp.threshold)
-        generator = step_generator(self.trainer.global_step, self.global_rank)
-        masks = classmix_masks(labels, hp.ignore_index, generator)
-        strong = target.get("strong")
-        target_images = strong[:, 0] if strong is not None else weak
-        mixed_images = mix_source_into_target(masks, images, target_images)
-        mixed_labels = mix_source_into_target(masks, labels, pseudo)
-        weights = mix_source_into_target(
-            masks, torch.ones_like(confidence_map), dacs_pixel_weights(confidence_map, hp.threshold)
-        )
-        mixed_logits = self._train_forward(mixed_images)[0]
-        loss = weighted_cross_entropy(mixed_logits, mixed_labels, weights, hp.ignore_index)
-        logged = {
-            "train/mix_loss": loss.detach(),
-            "train/mix_source_ratio": masks.float().mean(),
-            "train/pseudo_weight": confident.float().mean(),
-            "train/target_entropy": mean_entropy(probs),
-        }
-        if target.get("true_mask") is not None:
-            logged.update(pseudo_label_accuracy(pseudo, confident, target["true_mask"]))
-        return loss, logged
 
     def validation_step(
         self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0

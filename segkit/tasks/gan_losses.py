@@ -64,3 +64,13 @@ def confidence(logits: torch.Tensor, kind: str) -> torch.Tensor:
     self-training mask."""
     logits = logits.float()
     return logits.clamp(0.0, 1.0) if kind == "lsgan" else torch.sigmoid(logits)
+
+
+def one_hot_labels(
+    mask: torch.Tensor, num_classes: int, ignore_index: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(one-hot float [B,C,H,W] of a mask [B,H,W] with zeros at ignored pixels, valid bool
+    [B,1,H,W]): the discriminator's real label maps."""
+    valid = mask != ignore_index
+    one_hot = F.one_hot(torch.where(valid, mask, 0), num_classes)
+    return one_hot.permute(0, 3, 1, 2).float() * valid[:, None], valid[:, None]

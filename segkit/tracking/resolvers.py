@@ -5,6 +5,7 @@ which every entry point imports).
   (``sweep-<date>_<time>`` from the sweep dir; Optuna sweeps included); None for a single run.
 * ``${segkit.job_name:<name>}``: the name, with ``-<job number>`` in a multirun, so the runs of
   a sweep group stay apart in W&B.
+* ``${segkit.method_name:${oc.select:model.method,null}}``: the method tag (`method_name`).
 
 Hydra and the standard library only: registered before Hydra parses the command line.
 """
@@ -56,9 +57,24 @@ def sweep_name(sweep_dir: str) -> str:
     return "sweep-" + "_".join(tail)
 
 
+def method_name(method: object = None) -> str:
+    """A run's method for its W&B tag: the ``model/method`` preset chosen, else the name in
+    ``model.method`` (a string, or the module of a method object's ``_target_``), else
+    "supervised"."""
+    hydra_cfg, _ = hydra_job()
+    choice = hydra_cfg.runtime.choices.get("model/method") if hydra_cfg is not None else None
+    if choice:
+        return str(choice)
+    if isinstance(method, str):
+        return method
+    target = method.get("_target_") if hasattr(method, "get") else None
+    return str(target).rsplit(".", 2)[-2] if target else "supervised"
+
+
 for _name, _resolver in (
     ("segkit.sweep_group", sweep_group),
     ("segkit.job_name", job_name),
+    ("segkit.method_name", method_name),
 ):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _resolver)

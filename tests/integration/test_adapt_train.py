@@ -35,8 +35,8 @@ def test_dacs_logs_its_terms_on_both_domains_and_resumes_bitwise_with_its_teache
     run = [
         *ADAPT,
         "model/method=dacs",
-        "model.ema_momentum=0.9",
-        "model.threshold=0.5",  # some pseudo-labels weigh within a few steps
+        "model.method.ema_momentum=0.9",
+        "model.method.threshold=0.5",  # some pseudo-labels weigh within a few steps
         "trainer.max_epochs=3",
         "trainer.deterministic=true",
     ]

@@ -18,7 +18,7 @@ def test_hung2018_semi_supervised_run(tmp_path):
         *TINY_OVERRIDES,
         "model=unet_gan",
         "model/method=hung2018",
-        "model.semi_start=0",
+        "model.method.semi_start=0",
         "data.train_size=16",
         "data.labeled_fraction=0.5",
         "trainer.log_every_n_steps=1",

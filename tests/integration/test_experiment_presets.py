@@ -259,7 +259,7 @@ def test_adaptation_preset_pins_the_papers_recipe(
     assert cfg.data.source._target_ == "segkit.data.gta5.GTA5DataModule"
     assert cfg.data.target._target_ == "segkit.data.cityscapes.CityscapesDataModule"
     assert cfg.model._target_ == "segkit.tasks.adapt.DomainAdaptation"
-    assert cfg.model.method == method
+    assert cfg.model.method._target_.rsplit(".", 2)[-2] == method  # segkit.tasks.methods.<method>
     segmenter = cfg.model.segmenter
     assert (segmenter.encoder_name, segmenter.encoder_weights) == ("resnet101", "imagenet")
     assert cfg.trainer.max_steps == iterations * steps_per_iteration
@@ -271,9 +271,9 @@ def test_adaptation_preset_pins_the_papers_recipe(
     assert cfg.optimizer.lr * cfg.optimizer.encoder_lr_mult == pytest.approx(2.5e-4)
     assert cfg.optimizer.lr == pytest.approx(2.5e-3)  # DeepLab's 10x on the head
     if method == "advent":
-        assert cfg.model.adv_weight == 0.001 and cfg.model.d_optimizer.lr == 1e-4
+        assert cfg.model.method.adv_weight == 0.001 and cfg.model.d_optimizer.lr == 1e-4
     else:
-        assert (cfg.model.ema_momentum, cfg.model.threshold) == (0.99, 0.968)
+        assert (cfg.model.method.ema_momentum, cfg.model.method.threshold) == (0.99, 0.968)
         assert cfg.data.target.strong_views == 1
     net_cfg = {**OmegaConf.to_container(segmenter), "encoder_weights": None}
     check_input_size(instantiate(net_cfg), crop, "data.crop_size")

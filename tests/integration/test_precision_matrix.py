@@ -49,7 +49,12 @@ FAMILIES = {
     ),
     "luc2016": (["model=unet_gan"], "model.gradient_clip_val=1.0", "model.gradient_clip_val=null"),
     "hung2018": (
-        ["model=gan", "model/method=hung2018", "data.labeled_fraction=0.5", "model.semi_start=0"],
+        [
+            "model=gan",
+            "model/method=hung2018",
+            "data.labeled_fraction=0.5",
+            "model.method.semi_start=0",
+        ],
         "model.gradient_clip_val=1.0",
         "model.gradient_clip_val=null",
     ),
@@ -77,7 +82,7 @@ FAMILIES = {
             "model=semi",
             "model/method=fixmatch_hung2018",
             "data.labeled_fraction=0.5",
-            "model.semi_start=0",
+            "model.method.semi_start=0",
         ],
         "model.gradient_clip_val=1.0",
         "model.gradient_clip_val=null",
@@ -90,7 +95,7 @@ FAMILIES = {
         "model.gradient_clip_val=null",
     ),
     "dacs": (
-        ["model=adapt", "model/method=dacs", "model.threshold=0.2"],
+        ["model=adapt", "model/method=dacs", "model.method.threshold=0.2"],
         "model.gradient_clip_val=1.0",
         "model.gradient_clip_val=null",
     ),

@@ -8,6 +8,7 @@ import functools
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -18,7 +19,12 @@ from segkit.data.synthetic import SyntheticDataModule
 from segkit.models.discriminators import ConfidenceDiscriminator
 from segkit.optim import build_optimizer
 from segkit.run.config_checks import ConfigError, check_train_config
-from segkit.tasks.adapt import METHODS, DomainAdaptation
+from segkit.tasks.adapt import DomainAdaptation
+from segkit.tasks.methods.adaptsegnet import AdaptSegNet
+from segkit.tasks.methods.advent import ADVENT
+from segkit.tasks.methods.dacs import DACS
+from segkit.tasks.methods.minent import MinEnt
+from segkit.tasks.methods.source_only import SourceOnly
 from tests.unit.test_adversarial_task import C, Scenes, make_trainer
 from tests.unit.test_consistency import TinyNet
 from tests.unit.test_semi_task import RecordingLoss
@@ -51,15 +57,29 @@ def pair_loaders(source_n: int = 4, target_n: int = 6) -> dict[str, DataLoader]:
     }
 
 
-def make_task(method: str, loss: nn.Module | None = None, **kwargs) -> DomainAdaptation:
+#: The model/method presets of model=adapt and their classes.
+METHODS = {
+    "source_only": SourceOnly,
+    "minent": MinEnt,
+    "adaptsegnet": AdaptSegNet,
+    "advent": ADVENT,
+    "dacs": DACS,
+}
+
+
+def make_task(
+    method: str, loss: nn.Module | None = None, ema_momentum: float | None = None, **kwargs
+) -> DomainAdaptation:
+    """A task with ``method``'s object; DACS with threshold 0 (every pixel confident)."""
     torch.manual_seed(0)
-    adversarial = method in ("adaptsegnet", "advent")
+    adversarial = METHODS[method].needs_discriminator
     optimizer = functools.partial(build_optimizer, optimizer="torch.optim.AdamW", lr=1e-2)
+    dacs = {"threshold": 0.0, "ema_momentum": ema_momentum} if method == "dacs" else {}
     return DomainAdaptation(
         segmenter=TinyNet(),
         loss=loss or nn.CrossEntropyLoss(ignore_index=255),
         optimizer=optimizer,
-        method=method,
+        method=METHODS[method](**dacs),
         discriminator=ConfidenceDiscriminator(C, base_channels=8) if adversarial else None,
         d_optimizer=optimizer if adversarial else None,
         num_classes=C,
@@ -71,7 +91,7 @@ def make_task(method: str, loss: nn.Module | None = None, **kwargs) -> DomainAda
 def test_target_batches_never_reach_the_supervised_loss(tmp_path, method):
     loss = RecordingLoss()
     make_trainer(tmp_path, max_epochs=1).fit(
-        make_task(method, loss=loss, threshold=0.0), train_dataloaders=pair_loaders()
+        make_task(method, loss=loss), train_dataloaders=pair_loaders()
     )
     source_masks = {tuple(Scenes(4)[i]["mask"].flatten().tolist()) for i in range(4)}
     assert len(loss.masks) == 3  # one per step: the target loader's 3 batches, source cycles
@@ -82,7 +102,7 @@ def test_target_batches_never_reach_the_supervised_loss(tmp_path, method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_each_method_trains_its_networks_and_logs_its_terms(tmp_path, method):
-    task = make_task(method, threshold=0.0, ema_momentum=0.9 if method == "dacs" else None)
+    task = make_task(method, ema_momentum=0.9 if method == "dacs" else None)
     start = [p.clone() for p in task.parameters()]
     trainer = make_trainer(tmp_path, max_epochs=1)
     trainer.fit(task, train_dataloaders=pair_loaders())
@@ -127,16 +147,18 @@ def test_adaptation_terms_wait_for_adapt_start(tmp_path):
 def test_methods_refuse_a_missing_or_needless_discriminator():
     optimizer = functools.partial(build_optimizer, optimizer="torch.optim.AdamW", lr=1e-2)
     common = dict(segmenter=TinyNet(), loss=nn.CrossEntropyLoss(), optimizer=optimizer)
-    with pytest.raises(ValueError, match=r"method=advent: needs a discriminator"):
-        DomainAdaptation(**common, method="advent")
-    with pytest.raises(ValueError, match=r"method=dacs: trains no discriminator"):
+    with pytest.raises(ValueError, match=r"method=ADVENT: needs a discriminator"):
+        DomainAdaptation(**common, method=ADVENT())
+    with pytest.raises(ValueError, match=r"method=DACS: trains no discriminator"):
         DomainAdaptation(
-            **common, method="dacs", discriminator=ConfidenceDiscriminator(C), d_optimizer=optimizer
+            **common, method=DACS(), discriminator=ConfidenceDiscriminator(C), d_optimizer=optimizer
         )
-    with pytest.raises(ValueError, match=r"method='cycada' is invalid"):
-        DomainAdaptation(**common, method="cycada")
+    with pytest.raises(ValueError, match=r"method='dacs' is invalid: expected a segkit"):
+        DomainAdaptation(**common, method="dacs")  # a name from before methods were objects
     with pytest.raises(ValueError, match=r"teacher_normalization='eval' is invalid"):
-        DomainAdaptation(**common, method="dacs", ema_momentum=0.99, teacher_normalization="eval")
+        DACS(teacher_normalization="eval")
+    with pytest.raises(ValueError, match=r"adv_weight=-1 is invalid"):
+        AdaptSegNet(adv_weight=-1)
 
 
 def test_a_batch_without_a_target_is_refused(tmp_path):
@@ -247,10 +269,10 @@ def test_a_target_label_mapping_scores_the_target_in_the_pairs_fewer_classes():
 
 def test_domain_pairs_and_models_must_match_before_training(compose_train):
     check_train_config(compose_train("model=adapt", "data=synthetic_shift"))
-    for method in METHODS:
-        check_train_config(
-            compose_train("model=adapt", f"model/method={method}", "data=synthetic_shift")
-        )
+    for name, method in METHODS.items():
+        cfg = compose_train("model=adapt", f"model/method={name}", "data=synthetic_shift")
+        check_train_config(cfg)
+        assert instantiate(cfg.model.method).__class__ is method  # the preset builds its object
     with pytest.raises(ConfigError, match=r"train it with model=adapt"):
         check_train_config(compose_train("model=unet", "data=synthetic_shift"))
     with pytest.raises(ConfigError, match=r"choose a domain pair data config"):
@@ -274,9 +296,13 @@ def test_domain_pairs_and_models_must_match_before_training(compose_train):
         check_train_config(cfg)
     cfg.data.target_label_mapping[3] = 3
     check_train_config(cfg)  # the target's 4 classes scored in the pair's (the source's) 5
-    with pytest.raises(ConfigError, match=r"model.method=advent needs"):
+    with pytest.raises(ConfigError, match=r"ADVENT needs a discriminator.*model/method=advent"):
         check_train_config(
             compose_train("model=adapt", "data=synthetic_shift", "model.discriminator=null")
+        )
+    with pytest.raises(ConfigError, match=r"model.method='dacs' is invalid: expected a method"):
+        check_train_config(
+            compose_train("model=adapt", "data=synthetic_shift", "model.method=dacs")
         )
 
 

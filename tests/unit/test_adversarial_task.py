@@ -17,8 +17,11 @@ from segkit.models.discriminators import (
     PatchDiscriminator,
 )
 from segkit.optim import build_optimizer, poly_with_warmup
-from segkit.tasks.adversarial import AdversarialSegmentation, self_training_mask
+from segkit.tasks.adversarial import AdversarialSegmentation
 from segkit.tasks.gan_losses import KINDS, confidence, discriminator_loss, generator_loss
+from segkit.tasks.methods.hung2018 import Hung2018, self_training_mask
+from segkit.tasks.methods.luc2016 import Luc2016
+from segkit.tasks.methods.pix2pix import Pix2Pix
 
 C, SIZE = 3, 32
 
@@ -55,9 +58,16 @@ def discriminator_for(method: str) -> nn.Module:
     return PairDiscriminator(C, base_channels=8)
 
 
-def make_task(method="luc2016", loss=None, scheduler=True, **kwargs) -> AdversarialSegmentation:
+#: The model/method presets of model=gan and their classes.
+METHODS = {"luc2016": Luc2016, "hung2018": Hung2018, "pix2pix": Pix2Pix}
+
+
+def make_task(
+    method="luc2016", loss=None, scheduler=True, method_kwargs=None, **kwargs
+) -> AdversarialSegmentation:
+    """A task with ``method``'s object (``method_kwargs``; Hung et al.'s from iteration 0)."""
     torch.manual_seed(0)
-    kwargs.setdefault("semi_start", 0)
+    method_kwargs = {**({"semi_start": 0} if method == "hung2018" else {}), **(method_kwargs or {})}
     return AdversarialSegmentation(
         segmenter=tiny_segmenter(),
         discriminator=discriminator_for(method),
@@ -68,7 +78,7 @@ def make_task(method="luc2016", loss=None, scheduler=True, **kwargs) -> Adversar
         ),
         scheduler=functools.partial(poly_with_warmup, power=0.9) if scheduler else None,
         d_scheduler=functools.partial(poly_with_warmup, power=0.9) if scheduler else None,
-        method=method,
+        method=METHODS[method](**method_kwargs),
         num_classes=C,
         **kwargs,
     )
@@ -223,11 +233,7 @@ def test_unlabeled_batches_never_reach_the_supervised_loss(tmp_path):
 @pytest.mark.parametrize("method", ["luc2016", "hung2018", "pix2pix"])
 @pytest.mark.parametrize("gan_loss", KINDS)
 def test_each_method_and_loss_type_trains_with_finite_losses(tmp_path, method, gan_loss):
-    extra = (
-        {"recon_loss": "l1", "seg_weight": 100.0, "d_loss_weight": 0.5}
-        if method == "pix2pix"
-        else {}
-    )
+    extra = {"seg_weight": 100.0} if method == "pix2pix" else {}  # pix2pix's preset
     task = make_task(method, gan_loss=gan_loss, real_label=0.9, gradient_clip_val=1.0, **extra)
     trainer = make_trainer(tmp_path, max_epochs=1, limit_train_batches=3)
     unlabeled_n = 6 if method == "hung2018" else 0
@@ -259,22 +265,21 @@ def test_self_training_mask_is_the_thresholded_confidence():
 
 
 def test_self_training_loss_is_cross_entropy_on_the_selected_pixels_only():
-    task = make_task("hung2018", semi_threshold=0.5)
+    method = Hung2018(semi_threshold=0.5)
     logits = torch.randn(1, C, 2, 2)
     d_logits = torch.logit(torch.tensor([[[[0.9, 0.1], [0.7, 0.3]]]]))
-    loss, ratio = task._self_training_loss(logits, d_logits)
+    loss, ratio = method.self_training_loss(logits, d_logits, "bce", 255)
     pseudo = logits.argmax(1)
     per_pixel = nn.functional.cross_entropy(logits, pseudo, reduction="none")[0]
     assert loss.item() == pytest.approx(((per_pixel[0, 0] + per_pixel[1, 0]) / 2).item())
     assert ratio.item() == 0.5
-    nothing, none = task._self_training_loss(logits, torch.full_like(d_logits, -10.0))
+    nothing, none = method.self_training_loss(logits, torch.full_like(d_logits, -10.0), "bce", 255)
     assert nothing.item() == 0.0 and none.item() == 0.0
 
 
 def test_hung2018_needs_a_per_pixel_discriminator():
-    task = make_task("hung2018")
     with pytest.raises(ValueError, match="per-pixel discriminator"):
-        task._self_training_loss(torch.randn(1, C, 8, 8), torch.randn(1, 1, 1, 1))
+        Hung2018().self_training_loss(torch.randn(1, C, 8, 8), torch.randn(1, 1, 1, 1), "bce", 255)
 
 
 def test_real_map_is_one_hot_with_the_fake_at_ignored_pixels():
@@ -290,7 +295,7 @@ def test_real_map_is_one_hot_with_the_fake_at_ignored_pixels():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"method": "goodfellow"}, "method='goodfellow' is invalid"),
+        ({"method": "goodfellow"}, "method='goodfellow' is invalid: expected a segkit"),
         ({"gan_loss": "wgan"}, "gan_loss='wgan' is invalid"),
         ({"d_steps": 0}, "d_steps=0 is invalid"),
         ({"real_label": 1.5}, "real_label=1.5 is invalid"),
@@ -298,8 +303,9 @@ def test_real_map_is_one_hot_with_the_fake_at_ignored_pixels():
     ],
 )
 def test_invalid_settings_are_refused(kwargs, message):
-    method = kwargs.pop("method", "luc2016")
     with pytest.raises(ValueError, match=message):
+        recon = {"recon_loss": kwargs.pop("recon_loss")} if "recon_loss" in kwargs else {}
+        method = kwargs.pop("method", None) or Luc2016(**recon)
         AdversarialSegmentation(
             segmenter=tiny_segmenter(),
             discriminator=discriminator_for("luc2016"),

@@ -207,8 +207,8 @@ def test_the_discriminator_gates_pseudo_labels_in_the_combined_method(tmp_path):
         task = make_adversarial(
             "hung2018",
             consistency=WeakToStrong(threshold=0.0),
-            semi_start=semi_start,
-            semi_threshold=1.0,  # no confidence exceeds it
+            # no confidence exceeds semi_threshold
+            method_kwargs={"semi_start": semi_start, "semi_threshold": 1.0},
         )
         trainer = make_trainer(tmp_path, max_epochs=1)
         trainer.fit(task, train_dataloaders=semi_loaders())
@@ -220,8 +220,8 @@ def test_the_discriminator_gates_pseudo_labels_in_the_combined_method(tmp_path):
     assert ratios[0] == 0.0 and ratios[100] == 1.0
 
 
-def test_consistency_needs_hung2018_among_adversarial_methods():
+def test_consistency_needs_an_adversarial_method_that_learns_unlabeled_images():
     from tests.unit.test_adversarial_task import make_task as make_adversarial
 
-    with pytest.raises(ValueError, match=r"only hung2018"):
+    with pytest.raises(ValueError, match=r"Luc2016: it does not learn from unlabeled"):
         make_adversarial("luc2016", consistency=WeakToStrong())

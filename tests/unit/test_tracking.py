@@ -98,7 +98,12 @@ def test_default_logger_is_wandb_with_csv_beside(compose_train):
         "method=supervised",
         "seed=42",
     ]
-    assert compose_train("model=unet_gan").logger.wandb.tags[3] == "method=luc2016"
+    for overrides, tag in (
+        (["model=unet_gan"], "method=luc2016"),
+        (["model=semi", "model/method=unimatch"], "method=unimatch"),  # was tagged supervised
+        (["model=adapt", "model/method=dacs", "data=synthetic_shift"], "method=dacs"),
+    ):
+        assert compose_train(*overrides).logger.wandb.tags[3] == tag
     assert (cfg.logger.wandb.summary_metric, cfg.logger.wandb.summary_mode) == ("val/miou", "max")
 
 
