@@ -181,6 +181,10 @@ class DomainAdaptation(
         logged["train/sup_loss"] = sup.detach()
         teacher = self.teacher
         step = AdaptationStep(
+            source=source,
+            target=target,
+            source_logits=source_logits,
+            active=self.iteration >= self.hparams.adapt_start,
             forward=lambda images: self._train_forward(images)[0],
             discriminator=self.discriminator,
             teacher=teacher.as_forward(self.net, self.memory_format) if teacher else None,
@@ -188,8 +192,7 @@ class DomainAdaptation(
             gan_loss=self.hparams.gan_loss,
             ignore_index=self.hparams.ignore_index,
         )
-        active = self.iteration >= self.hparams.adapt_start
-        terms = self.method(step, source, target, source_logits, active)
+        terms = self.method(step)
         logged.update(terms.logged)
         return sup + terms.loss, logged, terms.judged
 

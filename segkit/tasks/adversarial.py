@@ -152,13 +152,11 @@ class AdversarialSegmentation(
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         labeled = batch.get("labeled", batch)  # data.labeled_fraction < 1: a dict of two batches
-        unlabeled = batch.get("unlabeled") if self.method.learns_unlabeled else None
-        partner = batch.get("unlabeled_mix")  # CutMix partners of weak-to-strong consistency
         g_opt, d_opt = self.optimizers()
         images, mask = labeled["image"], labeled["mask"]
 
         self.toggle_optimizer(g_opt)
-        terms = self.method(self._step(), labeled, unlabeled, partner)
+        terms = self.method(self._step(batch, labeled))
         g_loss, logged = self.hparams.seg_weight * terms.supervised + terms.loss, terms.logged
         if not self.usable_loss(g_loss, logged):  # on_nonfinite=skip: the whole batch
             self.untoggle_optimizer(g_opt)
@@ -197,10 +195,14 @@ class AdversarialSegmentation(
         if self.hparams.scheduler_interval == "step":
             self._step_schedulers()
 
-    def _step(self) -> AdversarialStep:
-        """What the method may use this batch."""
+    def _step(self, batch: dict[str, Any], labeled: dict[str, Any]) -> AdversarialStep:
+        """The batch and what the method may use for it: unlabeled images only for methods
+        that learn from them, with the CutMix partners of weak-to-strong consistency."""
         teacher = self.teacher
         return AdversarialStep(
+            labeled=labeled,
+            unlabeled=batch.get("unlabeled") if self.method.learns_unlabeled else None,
+            partner=batch.get("unlabeled_mix"),
             supervised=self._supervised,
             forward=lambda images: self._train_forward(images)[0],
             judge=self._judge,

@@ -33,9 +33,14 @@ class TeacherSpec:
 
 @dataclass
 class AdaptationStep:
-    """What the loop lends a method for one training batch.
+    """One training batch and what the loop lends a method for it.
 
     Attributes:
+        source: the labeled source batch {"image", "mask", ...}.
+        target: the unlabeled target batch {"image", ("strong"), ("true_mask"), ...}.
+        source_logits: the segmenter's logits (with gradient) on the source images.
+        active: false before ``adapt_start`` (terms that train the segmenter are then left
+            out; what the discriminator learns from is not).
         forward: the segmenter in training mode, images -> logits (main output).
         discriminator: the loop's discriminator when the method `needs_discriminator`.
         teacher: the EMA teacher's forward (no gradient) when the method asked for one.
@@ -45,6 +50,10 @@ class AdaptationStep:
         ignore_index: the label of ignored pixels.
     """
 
+    source: dict[str, Any]
+    target: dict[str, Any]
+    source_logits: torch.Tensor
+    active: bool
     forward: Forward
     discriminator: nn.Module | None
     teacher: Forward | None
@@ -85,18 +94,8 @@ class AdaptationMethod:
         """The EMA teacher the loop must keep for this method, or None."""
         return None
 
-    def __call__(
-        self,
-        step: AdaptationStep,
-        source: dict[str, Any],
-        target: dict[str, Any],
-        source_logits: torch.Tensor,
-        active: bool,
-    ) -> AdaptationTerms:
-        """The method's terms on a batch: ``source`` and ``target`` as in
-        `segkit.tasks.adapt.DomainAdaptation`, ``source_logits`` the segmenter's (with
-        gradient) on the source images, ``active`` false before ``adapt_start`` (terms that
-        train the segmenter are then left out; what the discriminator learns from is not)."""
+    def __call__(self, step: AdaptationStep) -> AdaptationTerms:
+        """The method's terms on the step's batch."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -4,7 +4,7 @@ target ones; the segmenter learns target outputs the discriminator takes for sou
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
@@ -38,19 +38,12 @@ class AdaptSegNet(AdaptationMethod):
         """What the discriminator sees of a softmax [B,K,H,W]: the softmax itself."""
         return probs
 
-    def __call__(
-        self,
-        step: AdaptationStep,
-        source: dict[str, Any],
-        target: dict[str, Any],
-        source_logits: torch.Tensor,
-        active: bool,
-    ) -> AdaptationTerms:
-        target_probs = step.forward(target["image"]).float().softmax(1)
-        source_map = self.judged_map(source_logits.float().softmax(1))
+    def __call__(self, step: AdaptationStep) -> AdaptationTerms:
+        target_probs = step.forward(step.target["image"]).float().softmax(1)
+        source_map = self.judged_map(step.source_logits.float().softmax(1))
         target_map = self.judged_map(target_probs)
         adv = target_probs.new_zeros(())
-        if active:
+        if step.active:
             adv = generator_loss(step.discriminator(target_map), step.gan_loss)
         return AdaptationTerms(
             self.adv_weight * adv,

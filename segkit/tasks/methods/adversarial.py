@@ -29,9 +29,13 @@ RECON_LOSSES = ("seg", "l1")
 
 @dataclass
 class AdversarialStep:
-    """What the loop lends a method for one training batch.
+    """One training batch and what the loop lends a method for it.
 
     Attributes:
+        labeled: the labeled batch {"image", "mask", ...}.
+        unlabeled: the unlabeled batch {"image", ("strong", "padding")} when the method
+            `learns_unlabeled` and the data has one, else None.
+        partner: a second unlabeled batch (CutMix partners of weak-to-strong consistency).
         supervised: (images, mask) -> (the configured loss, main logits, logged terms), with
             the auxiliary head's loss when the segmenter has one.
         forward: the segmenter in training mode, images -> logits (main output).
@@ -46,6 +50,9 @@ class AdversarialStep:
         generator: a random generator seeded by the step and rank (resumed runs repeat).
     """
 
+    labeled: dict[str, Any]
+    unlabeled: dict[str, Any] | None
+    partner: dict[str, Any] | None
     supervised: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, dict]]
     forward: Forward
     judge: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -95,16 +102,8 @@ class AdversarialMethod:
     per_pixel_discriminator: ClassVar[bool] = False
     d_loss_weight: float = 1.0
 
-    def __call__(
-        self,
-        step: AdversarialStep,
-        labeled: dict[str, Any],
-        unlabeled: dict[str, Any] | None = None,
-        partner: dict[str, Any] | None = None,
-    ) -> AdversarialTerms:
-        """The segmenter's terms on a batch: ``labeled`` {"image", "mask"}, ``unlabeled`` (when
-        `learns_unlabeled`) {"image", ("strong", "padding")}, ``partner`` a second unlabeled
-        batch (CutMix partners)."""
+    def __call__(self, step: AdversarialStep) -> AdversarialTerms:
+        """The segmenter's terms on the step's batch."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

@@ -4,8 +4,6 @@ labels and target pseudo-labels."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from segkit.tasks.adaptation_losses import (
@@ -79,16 +77,10 @@ class DACS(AdaptationMethod):
             return None
         return TeacherSpec(self.ema_momentum, self.teacher_normalization)
 
-    def __call__(
-        self,
-        step: AdaptationStep,
-        source: dict[str, Any],
-        target: dict[str, Any],
-        source_logits: torch.Tensor,
-        active: bool,
-    ) -> AdaptationTerms:
-        if not active:
-            return AdaptationTerms(source_logits.new_zeros((), dtype=torch.float32))
+    def __call__(self, step: AdaptationStep) -> AdaptationTerms:
+        source, target = step.source, step.target
+        if not step.active:
+            return AdaptationTerms(step.source_logits.new_zeros((), dtype=torch.float32))
         weak, images, labels = target["image"], source["image"], source["mask"]
         if weak.shape[-2:] != images.shape[-2:]:
             raise ValueError(

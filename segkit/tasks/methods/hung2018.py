@@ -4,7 +4,7 @@ map, which also selects the unlabeled pixels the segmenter learns its own predic
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch.nn import functional as F
@@ -68,29 +68,21 @@ class Hung2018(Luc2016):
         self.semi_weight, self.semi_threshold = float(semi_weight), float(semi_threshold)
         self.semi_start = int(semi_start)
 
-    def __call__(
-        self,
-        step: AdversarialStep,
-        labeled: dict[str, Any],
-        unlabeled: dict[str, Any] | None = None,
-        partner: dict[str, Any] | None = None,
-    ) -> AdversarialTerms:
-        terms = super().__call__(step, labeled)
+    def __call__(self, step: AdversarialStep) -> AdversarialTerms:
+        terms = super().__call__(step)
         if step.consistency is not None:  # the name semi-supervised runs compare by
             terms.logged["train/sup_loss"] = terms.logged["train/seg_loss"]
-        if unlabeled is None:
+        if step.unlabeled is None:
             return terms
         if step.consistency is not None:
             if step.consistency.active(step.iteration):
-                self._consistency_terms(step, unlabeled, partner, terms)
+                self._consistency_terms(step, terms)
         else:
-            self._self_training_terms(step, unlabeled, terms)
+            self._self_training_terms(step, terms)
         return terms
 
-    def _self_training_terms(
-        self, step: AdversarialStep, unlabeled: dict[str, Any], terms: AdversarialTerms
-    ) -> None:
-        images = unlabeled["image"]
+    def _self_training_terms(self, step: AdversarialStep, terms: AdversarialTerms) -> None:
+        images = step.unlabeled["image"]
         logits = step.forward(images)
         probs = logits.float().softmax(1)
         semi_active = step.iteration >= self.semi_start
@@ -107,13 +99,7 @@ class Hung2018(Luc2016):
         terms.logged["train/semi_loss"], terms.logged["train/semi_ratio"] = semi.detach(), ratio
         terms.fakes.append((probs.detach(), images))
 
-    def _consistency_terms(
-        self,
-        step: AdversarialStep,
-        unlabeled: dict[str, Any],
-        partner: dict[str, Any] | None,
-        terms: AdversarialTerms,
-    ) -> None:
+    def _consistency_terms(self, step: AdversarialStep, terms: AdversarialTerms) -> None:
         """Weak-to-strong consistency gated by the discriminator (a confident pixel counts
         where the discriminator also takes the prediction for ground truth), plus the
         adversarial term on the first strong view."""
@@ -124,11 +110,11 @@ class Hung2018(Luc2016):
         out = step.consistency(
             step.net,
             step.forward,
-            unlabeled,
+            step.unlabeled,
             teacher=step.teacher,
             select=discriminator_selects if step.iteration >= self.semi_start else None,
             generator=step.generator,
-            partner=partner,
+            partner=step.partner,
         )
         terms.loss = terms.loss + out.loss
         terms.logged.update(out.logged)

@@ -5,8 +5,6 @@ loss."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from segkit.tasks.gan_losses import generator_loss
@@ -43,14 +41,8 @@ class Luc2016(AdversarialMethod):
         self.recon_loss = recon_loss
         self.adv_weight, self.d_loss_weight = float(adv_weight), float(d_loss_weight)
 
-    def __call__(
-        self,
-        step: AdversarialStep,
-        labeled: dict[str, Any],
-        unlabeled: dict[str, Any] | None = None,
-        partner: dict[str, Any] | None = None,
-    ) -> AdversarialTerms:
-        images, mask = labeled["image"], labeled["mask"]
+    def __call__(self, step: AdversarialStep) -> AdversarialTerms:
+        images, mask = step.labeled["image"], step.labeled["mask"]
         if self.recon_loss == "seg":
             recon, logits, logged = step.supervised(images, mask)
         else:

@@ -3,10 +3,6 @@ Semantic Segmentation", CVPR 2019): minimise the entropy of the target predictio
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
-
 from segkit.tasks.adaptation_losses import mean_entropy
 from segkit.tasks.methods.adaptation import (
     AdaptationMethod,
@@ -28,18 +24,11 @@ class MinEnt(AdaptationMethod):
     def __init__(self, entropy_weight: float = 0.001) -> None:
         self.entropy_weight = check_weight("entropy_weight", entropy_weight)
 
-    def __call__(
-        self,
-        step: AdaptationStep,
-        source: dict[str, Any],
-        target: dict[str, Any],
-        source_logits: torch.Tensor,
-        active: bool,
-    ) -> AdaptationTerms:
-        probs = step.forward(target["image"]).float().softmax(1)
+    def __call__(self, step: AdaptationStep) -> AdaptationTerms:
+        probs = step.forward(step.target["image"]).float().softmax(1)
         terms = AdaptationTerms(probs.new_zeros(()))
         terms.logged["train/target_entropy"] = mean_entropy(probs.detach())
-        if active:
+        if step.active:
             entropy = mean_entropy(probs)
             terms.loss = self.entropy_weight * entropy
             terms.logged["train/entropy_loss"] = entropy.detach()

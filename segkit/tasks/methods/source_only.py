@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
@@ -14,12 +14,5 @@ class SourceOnly(AdaptationMethod):
 
     reads_target: ClassVar[bool] = False
 
-    def __call__(
-        self,
-        step: AdaptationStep,
-        source: dict[str, Any],
-        target: dict[str, Any],
-        source_logits: torch.Tensor,
-        active: bool,
-    ) -> AdaptationTerms:
-        return AdaptationTerms(source_logits.new_zeros((), dtype=torch.float32))
+    def __call__(self, step: AdaptationStep) -> AdaptationTerms:
+        return AdaptationTerms(step.source_logits.new_zeros((), dtype=torch.float32))
