@@ -92,8 +92,7 @@ def check_domain_adaptation(cfg: DictConfig) -> None:
         raise ConfigError(
             f"model.method {method.__name__} "
             + ("needs a" if needs_discriminator else "trains no")
-            + " discriminator: choose the method's preset, model/method="
-            + method.__module__.rsplit(".", 1)[-1]
+            + f" discriminator: choose the method's preset, model/method={preset_name(method)}"
         )
 
 
@@ -113,6 +112,12 @@ def method_class(model: DictConfig) -> type:
         return get_class(str(target))
     except Exception as err:
         raise ConfigError(f"model.method._target_={target}: {err}") from err
+
+
+def preset_name(method: type) -> str:
+    """The ``model/method`` preset of a method class: its module's name
+    (``segkit.tasks.methods.dacs.DACS`` -> ``dacs``)."""
+    return method.__module__.rsplit(".", 1)[-1]
 
 
 def check_train_config(cfg: DictConfig) -> None:
@@ -255,7 +260,7 @@ def check_method_discriminator(model: DictConfig) -> None:
         raise ConfigError(
             f"model.method {method.__name__} needs a per-pixel discriminator (a confidence map "
             f"of the label map's size), not model.discriminator {str(target).rsplit('.', 1)[-1]}: "
-            f"choose the method's preset, model/method={method.__module__.rsplit('.', 1)[-1]}, "
+            f"choose the method's preset, model/method={preset_name(method)}, "
             "which sets its discriminator and loss weights together"
         )
 

@@ -20,11 +20,9 @@ import torch
 from torch import nn
 
 from segkit.tasks.consistency import WeakToStrong
-from segkit.tasks.gan_losses import one_hot_labels
 
 #: images [B,C,H,W] -> logits [B,K,H,W]
 Forward = Callable[[torch.Tensor], torch.Tensor]
-RECON_LOSSES = ("seg", "l1")
 
 
 @dataclass
@@ -80,11 +78,6 @@ class AdversarialTerms:
     fakes: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
 
 
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is invalid: expected one of {', '.join(choices)}")
-
-
 class AdversarialMethod:
     """Base of the adversarial methods: what the loop asks of one.
 
@@ -109,10 +102,3 @@ class AdversarialMethod:
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({fields})"
-
-
-def l1_to_one_hot(logits: torch.Tensor, mask: torch.Tensor, ignore_index: int) -> torch.Tensor:
-    """pix2pix's L1 term: mean |softmax - one-hot| over the valid pixels' channels."""
-    one_hot, valid = one_hot_labels(mask, logits.shape[1], ignore_index)
-    diff = (logits.float().softmax(1) - one_hot).abs() * valid
-    return diff.sum() / (valid.sum() * logits.shape[1]).clamp(min=1)

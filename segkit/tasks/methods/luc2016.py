@@ -7,15 +7,10 @@ from __future__ import annotations
 
 import torch
 
-from segkit.tasks.gan_losses import generator_loss
-from segkit.tasks.methods.adversarial import (
-    RECON_LOSSES,
-    AdversarialMethod,
-    AdversarialStep,
-    AdversarialTerms,
-    check_choice,
-    l1_to_one_hot,
-)
+from segkit.tasks.gan_losses import generator_loss, one_hot_labels
+from segkit.tasks.methods.adversarial import AdversarialMethod, AdversarialStep, AdversarialTerms
+
+RECON_LOSSES = ("seg", "l1")
 
 
 class Luc2016(AdversarialMethod):
@@ -37,7 +32,10 @@ class Luc2016(AdversarialMethod):
     def __init__(
         self, recon_loss: str = "seg", adv_weight: float = 0.1, d_loss_weight: float = 1.0
     ) -> None:
-        check_choice("recon_loss", recon_loss, RECON_LOSSES)
+        if recon_loss not in RECON_LOSSES:
+            raise ValueError(
+                f"recon_loss={recon_loss!r} is invalid: expected one of {', '.join(RECON_LOSSES)}"
+            )
         self.recon_loss = recon_loss
         self.adv_weight, self.d_loss_weight = float(adv_weight), float(d_loss_weight)
 
@@ -55,3 +53,10 @@ class Luc2016(AdversarialMethod):
         logged["train/seg_loss"] = recon.detach()
         logged["train/adv_loss"] = adv.detach()
         return AdversarialTerms(recon, self.adv_weight * adv, logged, [(probs.detach(), images)])
+
+
+def l1_to_one_hot(logits: torch.Tensor, mask: torch.Tensor, ignore_index: int) -> torch.Tensor:
+    """pix2pix's L1 term: mean |softmax - one-hot| over the valid pixels' channels."""
+    one_hot, valid = one_hot_labels(mask, logits.shape[1], ignore_index)
+    diff = (logits.float().softmax(1) - one_hot).abs() * valid
+    return diff.sum() / (valid.sum() * logits.shape[1]).clamp(min=1)
