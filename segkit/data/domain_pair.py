@@ -63,6 +63,8 @@ class DomainPairDataModule(L.LightningDataModule):
             views of target images (DACS), ``unlabeled_true_masks`` keeps their hidden masks
             for monitoring only (``train/pseudo_acc``).
         batch_size: the batch size of both domains (None: each module's own).
+        num_workers: loader processes of both domains (None: each module's own), so that
+            ``data.num_workers=0`` (and the debug presets) reach a pair's loaders.
         crop_size: [height, width] of both domains' training crops, which their pipelines
             read by interpolation (``${data.crop_size}``); None where they have none.
         num_classes, class_names, ignore_index, palette, in_channels: the pair's label space
@@ -87,6 +89,7 @@ class DomainPairDataModule(L.LightningDataModule):
         palette: Sequence[Sequence[int]] | None = None,
         in_channels: int = 3,
         batch_size: int | None = None,
+        num_workers: int | None = None,
         crop_size: Sequence[int] | None = None,
         label_mapping: Mapping[int, int] | None = None,
         source_classes: Sequence[str] | None = None,
@@ -98,6 +101,8 @@ class DomainPairDataModule(L.LightningDataModule):
         self.source, self.target = source, target
         if batch_size is not None:
             source.batch_size = target.batch_size = batch_size
+        if num_workers is not None:
+            source.num_workers = target.num_workers = num_workers
         self.batch_size, self.in_channels = batch_size, in_channels
         self.crop_size = list(crop_size) if crop_size is not None else None
         for name, module in (("source", source), ("target", target)):

@@ -183,9 +183,11 @@ def test_the_pair_trains_on_labeled_source_and_unlabeled_target_and_validates_on
         num_classes=5,
         class_names=NAMES,
         batch_size=2,
+        num_workers=1,
     )
     pair.setup("fit")
     loaders = pair.train_dataloader()
+    assert loaders["source"].num_workers == loaders["target"].num_workers == 1
     source, target = next(iter(loaders["source"])), next(iter(loaders["target"]))
     assert source["image"].shape == target["image"].shape == (2, 3, 32, 32)
     assert "mask" in source and "mask" not in target and "true_mask" in target
