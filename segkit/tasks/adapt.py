@@ -1,7 +1,7 @@
 """Unsupervised domain adaptation for semantic segmentation as a LightningModule: a segmenter
 learns from a labeled source domain and an unlabeled target domain, with manual optimization of
-the segmenter and, for methods that need one, a discriminator. The methods (source-only,
-AdaptSegNet, ADVENT, MinEnt, DACS) are objects in `segkit.tasks.methods`."""
+the segmenter and, for methods that need one, a discriminator. The methods are objects in
+`segkit.tasks.methods` (one file each)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ class DomainAdaptation(
 
     Training batches are ``{"source": semantic batch, "target": {"image": [B,C,H,W],
     ("strong": [B,V,C,H,W]), ("true_mask"), "name"}}`` (`segkit.data.domain_pair`). Every
-    method has the supervised loss on source images; target images never reach it. Each batch
+    method has the supervised loss on source images, as the method's `prepare_source` gives
+    them (FDA restyles them); target labels never reach it. Each batch
     the loop adds what the ``method`` object returns (`segkit.tasks.methods.adaptation`): its
     terms count from iteration ``adapt_start``. A method that `needs_discriminator` also
     returns (source, target) maps, and ``d_steps`` discriminator steps follow the segmenter's,
@@ -52,8 +53,8 @@ class DomainAdaptation(
             "aux"}`` in training mode with an auxiliary head, used on source images only).
         loss: the supervised loss ``loss(logits, mask)`` on source images.
         optimizer, scheduler: the segmenter's optimizer and scheduler factories.
-        method: the method object (`segkit.tasks.methods`: ``SourceOnly``, ``AdaptSegNet``,
-            ``ADVENT``, ``MinEnt``, ``DACS``).
+        method: the method object (an `AdaptationMethod` of `segkit.tasks.methods`, e.g.
+            ``ADVENT``, ``DACS``; its ``model/method`` preset builds it).
         discriminator, d_optimizer, d_scheduler: the discriminator (a
             `segkit.models.discriminators` module on C-channel maps, e.g.
             `ConfidenceDiscriminator`) and its factories: required by methods that
@@ -177,6 +178,7 @@ class DomainAdaptation(
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None]:
         """(loss, logged terms, detached (source, target) maps for the discriminator or
         None)."""
+        source = self.method.prepare_source(source, target)
         sup, source_logits, logged = self._supervised(source["image"], source["mask"])
         logged["train/sup_loss"] = sup.detach()
         teacher = self.teacher

@@ -1,7 +1,9 @@
 """The protocol between the domain-adaptation loop (`segkit.tasks.adapt.DomainAdaptation`) and
-its methods (`source_only`, `minent`, `adaptsegnet`, `advent`, `dacs` in this folder).
+its methods (one file each in this folder, one ``model/method`` preset each).
 
-Each training batch the loop computes the supervised source loss, then calls the method with
+Each training batch the loop asks the method for the source batch to learn from
+(`AdaptationMethod.prepare_source`: the batch itself, or FDA's restyled copy), computes the
+supervised source loss on it, then calls the method with
 an `AdaptationStep` (what the loop owns: the segmenter's training forward, the discriminator,
 the teacher, a per-step random generator) and adds the `AdaptationTerms` it returns. A method
 with a discriminator also returns the detached (source, target) maps the loop's discriminator
@@ -93,6 +95,12 @@ class AdaptationMethod:
     def teacher(self) -> TeacherSpec | None:
         """The EMA teacher the loop must keep for this method, or None."""
         return None
+
+    def prepare_source(self, source: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+        """The source batch the supervised loss (and `AdaptationStep.source`) gets this step,
+        from every step on (``adapt_start`` gates terms, not this): the batch itself unless
+        the method restyles source images."""
+        return source
 
     def __call__(self, step: AdaptationStep) -> AdaptationTerms:
         """The method's terms on the step's batch."""
