@@ -23,6 +23,7 @@ from segkit.tasks.adapt import DomainAdaptation
 from segkit.tasks.methods.adaptsegnet import AdaptSegNet
 from segkit.tasks.methods.advent import ADVENT
 from segkit.tasks.methods.dacs import DACS
+from segkit.tasks.methods.fda import FDA, low_frequency_swap, robust_entropy
 from segkit.tasks.methods.minent import MinEnt
 from segkit.tasks.methods.source_only import SourceOnly
 from tests.unit.test_adversarial_task import C, Scenes, make_trainer
@@ -64,6 +65,7 @@ METHODS = {
     "adaptsegnet": AdaptSegNet,
     "advent": ADVENT,
     "dacs": DACS,
+    "fda": FDA,
 }
 
 
@@ -118,6 +120,7 @@ def test_each_method_trains_its_networks_and_logs_its_terms(tmp_path, method):
         "adaptsegnet": {"train/adv_loss", "train/d_loss", "train/d_source_acc"},
         "advent": {"train/adv_loss", "train/d_loss", "train/d_target_acc"},
         "dacs": {"train/mix_loss", "train/mix_source_ratio", "train/pseudo_weight"},
+        "fda": {"train/sup_loss", "train/target_entropy", "train/entropy_loss"},
     }[method]
     assert expected <= set(logged)
     assert all(torch.isfinite(v) for k, v in logged.items() if k.startswith("train/"))
@@ -132,6 +135,69 @@ def test_each_method_trains_its_networks_and_logs_its_terms(tmp_path, method):
         assert int(task.teacher.updates) == 3
     if method == "source_only":
         assert "train/target_entropy" not in logged
+
+
+def channel_means(images: torch.Tensor) -> torch.Tensor:
+    return images.mean((-2, -1), keepdim=True)
+
+
+def test_fda_swaps_the_low_frequency_amplitude_and_keeps_the_phase():
+    g = torch.Generator().manual_seed(0)
+    source, target = torch.rand(2, 3, 32, 40, generator=g), torch.rand(1, 3, 32, 40, generator=g)
+    # beta 0: only the zero frequency moves, i.e. each channel's mean becomes the target's.
+    shifted = low_frequency_swap(source, target, beta=0.0)
+    torch.testing.assert_close(channel_means(shifted), channel_means(target).expand(2, -1, -1, -1))
+    torch.testing.assert_close(shifted - channel_means(shifted), source - channel_means(source))
+    # beta 0.1 of 32 rows: |fy|, |fx| <= 3 take the target's amplitude and keep the source's
+    # phase (but the zero frequency, taken whole); every other frequency stays the source's.
+    out, src, tgt = (
+        torch.fft.fft2(x.double())
+        for x in (low_frequency_swap(source, target, 0.1), source, target)
+    )
+    tgt = tgt.expand(2, -1, -1, -1)
+    fy, fx = torch.fft.fftfreq(32, 1 / 32).abs(), torch.fft.fftfreq(40, 1 / 40).abs()
+    band = (fy[:, None] <= 3) & (fx[None, :] <= 3)
+    close = functools.partial(torch.testing.assert_close, atol=1e-3, rtol=1e-5)
+    close(out[..., ~band], src[..., ~band])
+    close(out[..., 0, 0], tgt[..., 0, 0])
+    band[0, 0] = False
+    close(out[..., band], torch.polar(tgt.abs(), src.angle())[..., band])
+    # On normalised inputs it equals the swap of the raw pixels, normalised afterwards.
+    mean = torch.tensor([0.4, 0.5, 0.6])[:, None, None]
+    std = torch.tensor([0.2, 0.3, 0.25])[:, None, None]
+    torch.testing.assert_close(
+        low_frequency_swap((source - mean) / std, (target - mean) / std, 0.1),
+        (low_frequency_swap(source, target, 0.1) - mean) / std,
+        atol=1e-5,
+        rtol=1e-5,
+    )
+    assert low_frequency_swap(source.bfloat16(), target.bfloat16(), 0.1).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match=r"source \(3, 32, 40\) and target \(3, 32, 32\)"):
+        low_frequency_swap(source, target[..., :32], 0.1)
+    # The entropy penalty: (H^2 + 1e-8)^eta, ~1 for uniform predictions, ~0 for one-hot ones.
+    uniform, onehot = torch.full((1, C, 2, 2), 1 / C), torch.eye(C)[:, :, None, None]
+    assert robust_entropy(uniform, 2.0).item() == pytest.approx(1.0, abs=1e-6)
+    assert robust_entropy(onehot, 2.0).item() < 1e-12
+
+
+def test_fda_trains_on_restyled_source_images(tmp_path):
+    seen = []
+
+    class Recording(TinyNet):
+        def forward(self, x):
+            seen.append(x.detach().clone())
+            return super().forward(x)
+
+    task = make_task("fda")
+    task.net = Recording()
+    task.method = FDA(beta=0.0)
+    make_trainer(tmp_path, max_steps=1).fit(task, train_dataloaders=pair_loaders())
+    source, target = pair_loaders()["source"], pair_loaders()["target"]
+    source, target = next(iter(source))["image"], next(iter(target))["image"]
+    learned, judged = seen  # the supervised forward, then the target's for the entropy
+    torch.testing.assert_close(learned, low_frequency_swap(source, target, 0.0))
+    torch.testing.assert_close(learned.mean((0, 2, 3)), target.mean((0, 2, 3)))
+    torch.testing.assert_close(judged, target)
 
 
 def test_adaptation_terms_wait_for_adapt_start(tmp_path):
