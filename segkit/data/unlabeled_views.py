@@ -5,7 +5,7 @@ get too), with a map of the pixels that pipeline padded (``"padding"``: they are
 unsupervised loss, as in UniMatch). Each strong view is one more draw of a photometric
 pipeline (``data.strong_transform``: colour jitter, greyscale, blur) on the weak view, so weak
 and strong views stay pixel-aligned and a pseudo-label from the weak view fits every strong
-view. CutMix, which mixes images, is done by the task (`segkit.tasks.consistency`).
+view. CutMix, which mixes images, is done by the task (`segkit.tasks.perturbations`).
 """
 
 from __future__ import annotations

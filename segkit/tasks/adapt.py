@@ -14,12 +14,13 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from segkit.metrics import SegmentationScores
-from segkit.tasks.consistency import EMATeacher, step_generator
 from segkit.tasks.gan_losses import check_kind, confidence, discriminator_loss
 from segkit.tasks.methods.adaptation import AdaptationMethod, AdaptationStep
 from segkit.tasks.nonfinite import NonFiniteGuard
 from segkit.tasks.optimization import OptimizerFactory, SchedulerFactory, check_scheduler_interval
+from segkit.tasks.perturbations import step_generator
 from segkit.tasks.semantic_evaluation import SemanticEvaluation
+from segkit.tasks.teacher import EMATeacher
 from segkit.tasks.two_networks import TwoNetworkOptimization
 
 

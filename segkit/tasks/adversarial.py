@@ -11,7 +11,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from segkit.tasks.consistency import EMATeacher, WeakToStrong, step_generator
+from segkit.tasks.consistency import WeakToStrong
 from segkit.tasks.gan_losses import check_kind, confidence, discriminator_loss, one_hot_labels
 from segkit.tasks.methods.adversarial import AdversarialMethod, AdversarialStep
 from segkit.tasks.nonfinite import NonFiniteGuard
@@ -20,7 +20,9 @@ from segkit.tasks.optimization import (
     SchedulerFactory,
     check_scheduler_interval,
 )
+from segkit.tasks.perturbations import step_generator
 from segkit.tasks.semantic_evaluation import SemanticEvaluation
+from segkit.tasks.teacher import EMATeacher
 from segkit.tasks.two_networks import TwoNetworkOptimization
 
 

@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from segkit.tasks.consistency import EMATeacher, WeakToStrong, step_generator
+from segkit.tasks.consistency import WeakToStrong
 from segkit.tasks.nonfinite import NonFiniteGuard
 from segkit.tasks.optimization import (
     FactoryOptimizers,
@@ -18,7 +18,9 @@ from segkit.tasks.optimization import (
     SchedulerFactory,
     check_scheduler_interval,
 )
+from segkit.tasks.perturbations import step_generator
 from segkit.tasks.semantic_evaluation import SemanticEvaluation
+from segkit.tasks.teacher import EMATeacher
 
 
 class SemiSupervisedSegmentation(

@@ -8,14 +8,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from segkit.tasks.consistency import (
-    EMATeacher,
-    WeakToStrong,
-    confident_pixels,
-    cutmix_boxes,
-    feature_dropout,
-    mix,
-)
+from segkit.tasks.consistency import WeakToStrong
+from segkit.tasks.perturbations import cutmix_boxes, feature_dropout, mix
+from segkit.tasks.pseudo_labels import confident_pixels
+from segkit.tasks.teacher import EMATeacher
 
 C = 3
 

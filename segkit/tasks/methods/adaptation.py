@@ -25,7 +25,7 @@ Forward = Callable[[torch.Tensor], torch.Tensor]
 
 @dataclass(frozen=True)
 class TeacherSpec:
-    """An EMA teacher a method asks the loop for (`segkit.tasks.consistency.EMATeacher`):
+    """An EMA teacher a method asks the loop for (`segkit.tasks.teacher.EMATeacher`):
     its momentum and how its batch-norm layers normalise target images ("batch" or
     "running")."""
 

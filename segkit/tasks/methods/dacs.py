@@ -13,11 +13,6 @@ from segkit.tasks.adaptation_losses import (
     mix_source_into_target,
     weighted_cross_entropy,
 )
-from segkit.tasks.consistency import (
-    TEACHER_NORMALIZATIONS,
-    confident_pixels,
-    pseudo_label_accuracy,
-)
 from segkit.tasks.methods.adaptation import (
     AdaptationMethod,
     AdaptationStep,
@@ -25,6 +20,8 @@ from segkit.tasks.methods.adaptation import (
     TeacherSpec,
     check_weight,
 )
+from segkit.tasks.pseudo_labels import confident_pixels, pseudo_label_accuracy
+from segkit.tasks.teacher import check_teacher_normalization
 
 
 class DACS(AdaptationMethod):
@@ -61,11 +58,7 @@ class DACS(AdaptationMethod):
             raise ValueError(f"threshold={threshold} is invalid: expected 0..1")
         if ema_momentum is not None and not 0.0 < ema_momentum < 1.0:
             raise ValueError(f"ema_momentum={ema_momentum} is invalid: expected 0 < m < 1")
-        if teacher_normalization not in TEACHER_NORMALIZATIONS:
-            raise ValueError(
-                f"teacher_normalization={teacher_normalization!r} is invalid: expected one of "
-                f"{', '.join(TEACHER_NORMALIZATIONS)}"
-            )
+        check_teacher_normalization("teacher_normalization", teacher_normalization)
         self.mix_weight = check_weight("mix_weight", mix_weight)
         self.threshold = float(threshold)
         self.ema_momentum = ema_momentum
