@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -12,12 +11,12 @@ import torch
 from torch import nn
 from torchmetrics.detection import MeanAveragePrecision
 
-from segkit.formats.instances import CocoRecorder, paint_instances, write_cityscapes_instances
+from segkit.callbacks.instance_export import InstancePredictionExport
+from segkit.formats.instances import paint_instances
 from segkit.metrics import SegmentationScores, metric_safe_name
 from segkit.tasks.nonfinite import NonFiniteGuard
 from segkit.tasks.optimization import FactoryOptimizers, OptimizerFactory, SchedulerFactory
 
-EXPORT_FORMATS = ("coco", "cityscapes")
 #: pycocotools' ``Params``: IoU thresholds .50:.05:.95 and 101 recall points, in float64.
 COCO_IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10).tolist()
 COCO_RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101).tolist()
@@ -84,7 +83,8 @@ class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule)
         semantic_view: also score the painted semantic masks (``val/miou``).
         export: formats the predictions of every val/test epoch are written in, under
             ``<run dir>/predictions/``: "coco" (results + ground truth JSON, see
-            `segkit.formats.instances`) and "cityscapes" (needs ``cityscapes_label_ids``).
+            `segkit.formats.instances`) and "cityscapes" (needs ``cityscapes_label_ids``);
+            the task adds an `InstancePredictionExport` callback that writes them.
         cityscapes_label_ids: Cityscapes labelId of each label 1..C-1.
         map_backend: "pycocotools" (COCO's reference code) or "faster_coco_eval" (the same
             numbers, faster on large validation sets; ``pip install faster-coco-eval``).
@@ -110,11 +110,6 @@ class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule)
         super().__init__()
         if loss is not None:
             raise ValueError("Mask R-CNN computes its own losses: use loss=none with it")
-        unknown = [f for f in export if f not in EXPORT_FORMATS]
-        if unknown:
-            raise ValueError(f"export formats {unknown} are unknown: expected {EXPORT_FORMATS}")
-        if "cityscapes" in export and not cityscapes_label_ids:
-            raise ValueError("export=cityscapes needs cityscapes_label_ids (Cityscapes data)")
         self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"], logger=False)
         self.net = net
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
@@ -139,7 +134,9 @@ class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule)
         self.semantic = nn.ModuleDict(
             {s: SegmentationScores(num_classes, 255, names) for s in ("val", "test")}
         )
-        self.recorders = {s: CocoRecorder(names[1:]) for s in ("val", "test")}
+        self.export = (
+            InstancePredictionExport(export, names, cityscapes_label_ids) if export else None
+        )
         self._init_nonfinite(on_nonfinite)
 
     def forward(self, images: Sequence[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
@@ -171,13 +168,18 @@ class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule)
         self.log("train/dropped_boxes", float(dropped), reduce_fx="sum", batch_size=batch_size)
         return loss
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "val")
+    def configure_callbacks(self) -> list[L.Callback]:
+        return [self.export] if self.export is not None else []
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, list]:
+        return self._evaluate(batch, "val")
 
-    def _evaluate(self, batch: dict[str, Any], stage: str) -> None:
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, list]:
+        return self._evaluate(batch, "test")
+
+    def _evaluate(self, batch: dict[str, Any], stage: str) -> dict[str, list]:
+        """Scores a batch; returns ``{"preds", "targets"}`` (one dict per image) for the
+        export callback."""
         targets, _ = check_targets(
             batch["image"], batch["target"], batch["name"], self.hparams.num_classes
         )
@@ -194,19 +196,7 @@ class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule)
                     crowd = target["masks"][target["iscrowd"] == 1].any(0) & (expected == 0)
                     expected[crowd] = 255
                 self.semantic[stage].update(painted[None], expected[None])
-        export = self.hparams.export
-        if "coco" in export and "category_ids" in batch and not self.recorders[stage].images:
-            # COCO-file data: its category ids (before the stage's first sample is recorded).
-            self.recorders[stage] = CocoRecorder(self.class_names[1:], batch["category_ids"][0])
-        image_ids = batch.get("image_id") or [None] * len(preds)
-        for name, pred, target, image_id in zip(
-            batch["name"], preds, truth, image_ids, strict=True
-        ):
-            if "coco" in export:
-                self.recorders[stage].add(name, pred, target, image_id)
-            if "cityscapes" in export:
-                directory = self._predictions_dir() / f"{stage}_cityscapes"
-                write_cityscapes_instances(directory, name, pred, self.hparams.cityscapes_label_ids)
+        return {"preds": preds, "targets": truth}
 
     def on_validation_epoch_end(self) -> None:
         self._log_scores("val")
@@ -232,9 +222,3 @@ class InstanceSegmentation(NonFiniteGuard, FactoryOptimizers, L.LightningModule)
             scores = self.semantic[stage].compute()
             self.semantic[stage].reset()
             self.log_dict({f"{stage}/{k}": v for k, v in scores.items()})
-        if "coco" in self.hparams.export and self.trainer.is_global_zero:
-            self.recorders[stage].write(self._predictions_dir(), stage)
-        self.recorders[stage].reset()
-
-    def _predictions_dir(self) -> Path:
-        return Path(self.trainer.default_root_dir) / "predictions"

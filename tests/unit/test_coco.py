@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 
+import lightning as L
 import pytest
 import torch
 from hydra.utils import instantiate
 from PIL import Image
+from torch.utils.data import DataLoader
 
 from segkit.data.coco import CocoInstanceDataModule, CocoInstances
 from segkit.data.scenes import CLASS_NAMES, SceneSpec, render_scene, split_seed
@@ -193,17 +195,17 @@ def test_mask_and_box_ap_equal_cocoeval_on_the_annotation_file_with_crowds(tmp_p
     task = InstanceSegmentation(
         FixedDetections(detections), functools.partial(build_optimizer, lr=1e-3), num_classes=3,
         class_names=["background", "car", "toothbrush"], export=["coco"], semantic_view=False,
-    ).eval()  # fmt: skip
-    for index in range(len(dataset)):
-        with torch.no_grad():
-            task._evaluate(instance_collate([dataset[index]]), "val")
-    ours = task.maps["val"].compute()
-    results, _ = task.recorders["val"].write(tmp_path / "predictions", "val")
-    for iou_type, key in (("segm", "segm_map"), ("bbox", "bbox_map")):
+    )  # fmt: skip
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path)  # fmt: skip
+    loader = DataLoader(dataset, batch_size=1, collate_fn=instance_collate)
+    (ours,) = trainer.validate(task, loader, verbose=False)
+    results = tmp_path / "predictions" / "val_coco_results.json"  # the task's export callback
+    for iou_type, key in (("segm", "val/mask_map"), ("bbox", "val/bbox_map")):
         stats = cocoeval_stats(ann_file, results, iou_type)  # the file itself, not an export
         assert 0.05 < stats[0] < 0.95  # a non-trivial score
-        assert float(ours[key]) == pytest.approx(stats[0], abs=1e-3)
-        assert float(ours[f"{key}_50"]) == pytest.approx(stats[1], abs=1e-3)
+        assert ours[key] == pytest.approx(stats[0], abs=1e-3)
+        assert ours[f"{key}_50"] == pytest.approx(stats[1], abs=1e-3)
 
 
 def test_bad_files_are_named(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -204,9 +205,17 @@ def test_coco_ids_come_with_the_batch(tmp_path):
         "category_ids": [[3, 5, 7, 9], [3, 5, 7, 9]],
     }
     with torch.no_grad():
-        module._evaluate(batch, "val")
-    _, gt_file = module.recorders["val"].write(tmp_path, "val")
+        outputs = module.validation_step(batch, 0)
+    trainer = SimpleNamespace(sanity_checking=False, is_global_zero=True, default_root_dir=tmp_path)
+    (export,) = module.configure_callbacks()  # the task adds its export callback itself
+    export.on_validation_batch_end(trainer, module, outputs, batch, 0)
+    export.on_validation_epoch_end(trainer, module)
+    gt_file = tmp_path / "predictions" / "val_coco_gt.json"
     gt = json.loads(gt_file.read_text())
     assert [i["id"] for i in gt["images"]] == [17, 42]
     assert [c["id"] for c in gt["categories"]] == [3, 5, 7, 9]
     assert sorted(a["category_id"] for a in gt["annotations"]) == [3, 5]  # labels 1 and 2
+    with pytest.raises(ValueError, match=r"export formats \['json'\] are unknown"):
+        task(export=["json"])
+    with pytest.raises(ValueError, match=r"export=cityscapes needs cityscapes_label_ids"):
+        task(export=["cityscapes"])
