@@ -171,7 +171,8 @@ class SyntheticDataModule(SplitsDataModule):
         ignore_index: label of pixels to ignore (the scenes have none; kept for the contract).
         image_size: int or [height, width].
         train_size, val_size, test_size: scenes per split.
-        batch_size: training and validation batch size.
+        batch_size: training batch size.
+        val_batch_size: validation and test batch size (None: ``batch_size``).
         seed: data seed (independent of the training seed, so changing `seed` changes the
             model initialisation but not the data).
         difficulty, min_objects, max_objects: see `SceneSpec`.
@@ -201,6 +202,7 @@ class SyntheticDataModule(SplitsDataModule):
         val_size: int = 200,
         test_size: int = 200,
         batch_size: int = 16,
+        val_batch_size: int | None = None,
         seed: int = 0,
         difficulty: float = 0.5,
         min_objects: int = 2,
@@ -215,7 +217,7 @@ class SyntheticDataModule(SplitsDataModule):
         loading.setdefault("num_workers", 0)
         super().__init__(
             batch_size=batch_size,
-            val_batch_size=batch_size,
+            val_batch_size=val_batch_size or batch_size,
             train_transform=train_transform,
             task=task,
             **loading,
@@ -255,7 +257,7 @@ class SyntheticDataModule(SplitsDataModule):
         )
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("test"), self.batch_size, train=False)
+        return self._loader(self.dataset("test"), self.val_batch_size, train=False)
 
 
 def _style(style: Mapping[str, float] | None) -> SceneStyle:
