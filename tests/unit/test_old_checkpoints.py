@@ -1,7 +1,8 @@
 """Checkpoints written by earlier segkit versions still load, predict and evaluate as they did
-when written: before the package layout changed (tests/fixtures/checkpoints_c4a9064) and
-before domain-adaptation methods became objects (tests/fixtures/checkpoints_8d5fc31); see
-their READMEs."""
+when written: before the package layout changed (tests/fixtures/checkpoints_c4a9064), before
+domain-adaptation methods became objects (tests/fixtures/checkpoints_8d5fc31) and while
+gan/semi/adapt models kept their network at model.segmenter (those two and
+tests/fixtures/checkpoints_1b4e6ce); see their READMEs."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ CHECKPOINTS = [
     ("checkpoints_c4a9064", "unet", "semantic"),
     ("checkpoints_c4a9064", "unet_gan", "adversarial"),
     ("checkpoints_8d5fc31", "dacs", "adaptation"),
+    ("checkpoints_1b4e6ce", "semi", "semantic"),
 ]
 
 
