@@ -64,9 +64,9 @@ def model_overrides(method: str) -> list[str]:
 
 
 def camvid_model_overrides(method: str, root: str) -> list[str]:
-    """The CPU recipe (experiment=camvid_lite0_cpu) for `method`. Semi-supervised and
-    adversarial models keep their network at model.segmenter, where the preset cannot reach:
-    they get the same data, segmenter, weights, optimizer and schedule spelled out."""
+    """The CPU recipe (experiment=camvid_lite0_cpu) for `method`. The preset is a semantic
+    model's (model=unet): semi-supervised and adversarial models get the same data, segmenter,
+    weights, optimizer and schedule spelled out."""
     if method == "supervised":
         return ["experiment=camvid_lite0_cpu", f"data.root={root}"]
     return [
@@ -144,9 +144,8 @@ def overrides(method: str, fraction: float, seed: int, args: argparse.Namespace)
         ]
     if method in CONSISTENCY:
         common.append(f"model.consistency.start={int(args.iters * args.consistency_start)}")
-    if args.encoder_weights:  # the network key differs: model.net or model.segmenter
-        key = "net" if method == "supervised" else "segmenter"
-        common.append(f"model.{key}.encoder_weights={args.encoder_weights}")
+    if args.encoder_weights:
+        common.append(f"model.net.encoder_weights={args.encoder_weights}")
     return model_overrides(method) + common + list(args.extra)
 
 

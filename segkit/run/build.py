@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from segkit.run.checkpoints import CONFIG_KEY, PROVENANCE_KEY, WEIGHT_KEYS, CheckpointError
 from segkit.run.config_checks import ConfigError
-from segkit.run.facts import net_config_key, task_family
+from segkit.run.facts import task_family
 from segkit.run.launch import is_rank_zero
 
 #: Model config keys read here rather than passed to the task: loading weights is a step of
@@ -78,7 +78,7 @@ def build_task(
         precision = job_precision(cfg)
     model_cfg = task_config(cfg.model)
     if state_dict is not None:
-        net = model_cfg[net_config_key(model_cfg)]
+        net = model_cfg.net
         for key in WEIGHT_KEYS:
             if key in net:
                 net[key] = None

@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from segkit.run.facts import is_domain_pair, net_config_key, num_classes, task_family
+from segkit.run.facts import is_domain_pair, num_classes, task_family
 
 
 class ConfigError(ValueError):
@@ -127,12 +127,11 @@ def check_train_config(cfg: DictConfig) -> None:
     task = data.get("task", "semantic")
     family = task_family(cfg)
     classes = num_classes(data, family)
-    net_key = net_config_key(model)
-    net = model.get(net_key)
+    net = model.get("net")
     for key, node, name in (
         ("model.num_classes", model, "num_classes"),
-        (f"model.{net_key}.classes", net or {}, "classes"),
-        (f"model.{net_key}.num_classes", net or {}, "num_classes"),
+        ("model.net.classes", net or {}, "classes"),
+        ("model.net.num_classes", net or {}, "num_classes"),
         ("model.discriminator.num_classes", model.get("discriminator") or {}, "num_classes"),
     ):
         if name in node and node[name] != classes:

@@ -1,6 +1,6 @@
-"""What a run config says about its model, read in one place: the task family, where the
-network's config sits, and the classes the model predicts. Standard library and OmegaConf
-only: config checks call it before torch is imported."""
+"""What a run config says about its model, read in one place: the task family and the classes
+the model predicts (the network's config is at ``model.net`` in every family). Standard
+library and OmegaConf only: config checks call it before torch is imported."""
 
 from __future__ import annotations
 
@@ -22,12 +22,6 @@ def task_family(cfg: DictConfig) -> str:
     semantic)."""
     name = str(cfg.model.get("_target_", "")).rsplit(".", 1)[-1]
     return FAMILIES.get(name, "semantic")
-
-
-def net_config_key(model: DictConfig) -> str:
-    """Where a model config keeps its network: ``segmenter`` for adversarial, semi-supervised
-    and domain-adaptation models, ``net`` for the others."""
-    return "segmenter" if "segmenter" in model else "net"
 
 
 def num_classes(data: DictConfig, family: str) -> int | None:

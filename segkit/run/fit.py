@@ -13,7 +13,6 @@ from omegaconf import DictConfig
 
 from segkit.run.checkpoints import CheckpointError, check_family
 from segkit.run.config_checks import ConfigError, wandb_logger_config
-from segkit.run.facts import net_config_key
 from segkit.run.launch import distributed_job, is_rank_zero
 
 
@@ -26,12 +25,11 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from segkit.models.weights_cache import WeightsNotCachedError, require_cached_net_weights
 
-    net_key = net_config_key(cfg.model)
     try:
-        require_cached_net_weights(cfg.model[net_key])
+        require_cached_net_weights(cfg.model.net)
     except (WeightsNotCachedError, ValueError) as err:
-        weights = cfg.model[net_key].get("encoder_weights")
-        raise ConfigError(f"model.{net_key}.encoder_weights={weights}: {err}") from err
+        weights = cfg.model.net.get("encoder_weights")
+        raise ConfigError(f"model.net.encoder_weights={weights}: {err}") from err
 
     import lightning as L
     from hydra.core.hydra_config import HydraConfig

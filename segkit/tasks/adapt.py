@@ -50,7 +50,7 @@ class DomainAdaptation(
     discriminator's steps too; ``iteration`` counts batches).
 
     Args:
-        segmenter: semantic network, images [B,C_in,H,W] -> logits [B,C,H,W] (``{"out",
+        net: the segmenter, images [B,C_in,H,W] -> logits [B,C,H,W] (``{"out",
             "aux"}`` in training mode with an auxiliary head, used on source images only).
         loss: the supervised loss ``loss(logits, mask)`` on source images.
         optimizer, scheduler: the segmenter's optimizer and scheduler factories.
@@ -70,7 +70,7 @@ class DomainAdaptation(
 
     def __init__(
         self,
-        segmenter: nn.Module,
+        net: nn.Module,
         loss: nn.Module,
         optimizer: OptimizerFactory,
         method: AdaptationMethod,
@@ -118,7 +118,7 @@ class DomainAdaptation(
         # weights_only=True (the run config in the checkpoint holds the method's values).
         self.save_hyperparameters(
             ignore=[
-                "segmenter",
+                "net",
                 "discriminator",
                 "loss",
                 "optimizer",
@@ -129,7 +129,7 @@ class DomainAdaptation(
             ],
             logger=False,
         )
-        self.net, self.discriminator, self.loss = segmenter, discriminator, loss
+        self.net, self.discriminator, self.loss = net, discriminator, loss
         self.method = method
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.d_optimizer_factory, self.d_scheduler_factory = d_optimizer, d_scheduler
@@ -140,7 +140,7 @@ class DomainAdaptation(
         self.source_val_loss = MeanMetric()
         self._source_validated = False
         spec = method.teacher
-        self.teacher = EMATeacher(segmenter, spec.momentum, spec.normalization) if spec else None
+        self.teacher = EMATeacher(net, spec.momentum, spec.normalization) if spec else None
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         if not isinstance(batch, dict) or "source" not in batch or "target" not in batch:

@@ -60,7 +60,7 @@ class AdversarialSegmentation(
     (discriminator accuracy at 0.5 confidence).
 
     Args:
-        segmenter: semantic network, images [B,C_in,H,W] -> logits [B,C,H,W] (``{"out",
+        net: the segmenter, images [B,C_in,H,W] -> logits [B,C,H,W] (``{"out",
             "aux"}`` in training mode with an auxiliary head).
         discriminator: `segkit.models.discriminators` contract: ``(label_map, image)`` ->
             logits [B,1,h,w]; its ``conditional`` attribute says whether it reads the image.
@@ -85,7 +85,7 @@ class AdversarialSegmentation(
 
     def __init__(
         self,
-        segmenter: nn.Module,
+        net: nn.Module,
         discriminator: nn.Module,
         loss: nn.Module,
         optimizer: OptimizerFactory,
@@ -131,7 +131,7 @@ class AdversarialSegmentation(
         # weights_only=True (the run config in the checkpoint holds the method's values).
         self.save_hyperparameters(
             ignore=[
-                "segmenter",
+                "net",
                 "discriminator",
                 "loss",
                 "optimizer",
@@ -143,14 +143,14 @@ class AdversarialSegmentation(
             ],
             logger=False,
         )
-        self.net, self.discriminator, self.loss = segmenter, discriminator, loss
+        self.net, self.discriminator, self.loss = net, discriminator, loss
         self.method, self.consistency = method, consistency
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.d_optimizer_factory, self.d_scheduler_factory = d_optimizer, d_scheduler
         self._init_evaluation(num_classes, ignore_index, class_names, inference)
         self._init_nonfinite(on_nonfinite)
         momentum = consistency.ema_momentum if consistency is not None else None
-        self.teacher = EMATeacher(segmenter, momentum) if momentum is not None else None
+        self.teacher = EMATeacher(net, momentum) if momentum is not None else None
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         labeled = batch.get("labeled", batch)  # data.labeled_fraction < 1: a dict of two batches

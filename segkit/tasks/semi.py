@@ -44,7 +44,7 @@ class SemiSupervisedSegmentation(
     pixels that count) and ``train/pseudo_acc_all``.
 
     Args:
-        segmenter: semantic network, images [B,C_in,H,W] -> logits [B,C,H,W] (``{"out",
+        net: the segmenter, images [B,C_in,H,W] -> logits [B,C,H,W] (``{"out",
             "aux"}`` in training mode with an auxiliary head, used on labeled images only).
         loss: the supervised loss ``loss(logits, mask)``.
         optimizer, scheduler: factories, as for `segkit.tasks.semantic.SemanticSegmentation`.
@@ -57,7 +57,7 @@ class SemiSupervisedSegmentation(
 
     def __init__(
         self,
-        segmenter: nn.Module,
+        net: nn.Module,
         loss: nn.Module,
         optimizer: OptimizerFactory,
         consistency: WeakToStrong,
@@ -75,14 +75,14 @@ class SemiSupervisedSegmentation(
         super().__init__()
         check_scheduler_interval(scheduler_interval)
         self.save_hyperparameters(
-            ignore=["segmenter", "loss", "optimizer", "scheduler", "consistency"], logger=False
+            ignore=["net", "loss", "optimizer", "scheduler", "consistency"], logger=False
         )
-        self.net, self.loss, self.consistency = segmenter, loss, consistency
+        self.net, self.loss, self.consistency = net, loss, consistency
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self._init_evaluation(num_classes, ignore_index, class_names, inference)
         self._init_nonfinite(on_nonfinite)
         momentum = consistency.ema_momentum
-        self.teacher = EMATeacher(segmenter, momentum) if momentum is not None else None
+        self.teacher = EMATeacher(net, momentum) if momentum is not None else None
         self._stepping = False
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:

@@ -165,7 +165,7 @@ def test_unimatch_preset_pins_the_papers_recipe(compose_train, tmp_path, preset)
     assert cfg.data._target_.endswith(("VOCDataModule", "CityscapesDataModule"))
     assert data in cfg.data._target_.lower()
     assert cfg.model._target_ == "segkit.tasks.semi.SemiSupervisedSegmentation"
-    segmenter = cfg.model.segmenter
+    segmenter = cfg.model.net
     assert segmenter._target_ == "segmentation_models_pytorch.DeepLabV3Plus"
     assert (segmenter.encoder_name, segmenter.encoder_weights) == ("resnet101", "imagenet")
     assert list(segmenter.decoder_atrous_rates) == rates
@@ -223,8 +223,8 @@ def test_a_unimatch_preset_trains_on_a_published_split_list(tmp_path, cityscapes
         "experiment=cityscapes_unimatch_r101_1_8",
         f"data.root={cityscapes_root}",
         f"data.labeled_list={listing}",
-        "model.segmenter.encoder_name=resnet18",  # small and without ImageNet weights here
-        "model.segmenter.encoder_weights=null",
+        "model.net.encoder_name=resnet18",  # small and without ImageNet weights here
+        "model.net.encoder_weights=null",
         "data.crop_size=[64,64]",
         "data.image_size=[64,128]",
         "data.batch_size=2",
@@ -260,7 +260,7 @@ def test_adaptation_preset_pins_the_papers_recipe(
     assert cfg.data.target._target_ == "segkit.data.cityscapes.CityscapesDataModule"
     assert cfg.model._target_ == "segkit.tasks.adapt.DomainAdaptation"
     assert cfg.model.method._target_.rsplit(".", 2)[-2] == method  # segkit.tasks.methods.<method>
-    segmenter = cfg.model.segmenter
+    segmenter = cfg.model.net
     assert (segmenter.encoder_name, segmenter.encoder_weights) == ("resnet101", "imagenet")
     assert cfg.trainer.max_steps == iterations * steps_per_iteration
     assert cfg.data.batch_size == batch and list(cfg.data.crop_size) == crop
@@ -289,8 +289,8 @@ def test_an_adaptation_preset_trains_end_to_end_on_the_released_layouts(
         f"data.source.root={gta5_root}",
         f"data.target.root={cityscapes_root}",
         "data.source.val_size=2",
-        "model.segmenter.encoder_name=resnet18",  # small and without ImageNet weights here
-        "model.segmenter.encoder_weights=null",
+        "model.net.encoder_name=resnet18",  # small and without ImageNet weights here
+        "model.net.encoder_weights=null",
         "data.crop_size=[64,64]",
         "data.source.num_workers=0",
         "data.target.num_workers=0",

@@ -78,7 +78,7 @@ def make_task(
     optimizer = functools.partial(build_optimizer, optimizer="torch.optim.AdamW", lr=1e-2)
     dacs = {"threshold": 0.0, "ema_momentum": ema_momentum} if method == "dacs" else {}
     return DomainAdaptation(
-        segmenter=TinyNet(),
+        net=TinyNet(),
         loss=loss or nn.CrossEntropyLoss(ignore_index=255),
         optimizer=optimizer,
         method=METHODS[method](**dacs),
@@ -212,7 +212,7 @@ def test_adaptation_terms_wait_for_adapt_start(tmp_path):
 
 def test_methods_refuse_a_missing_or_needless_discriminator():
     optimizer = functools.partial(build_optimizer, optimizer="torch.optim.AdamW", lr=1e-2)
-    common = dict(segmenter=TinyNet(), loss=nn.CrossEntropyLoss(), optimizer=optimizer)
+    common = dict(net=TinyNet(), loss=nn.CrossEntropyLoss(), optimizer=optimizer)
     with pytest.raises(ValueError, match=r"method=ADVENT: needs a discriminator"):
         DomainAdaptation(**common, method=ADVENT())
     with pytest.raises(ValueError, match=r"method=DACS: trains no discriminator"):

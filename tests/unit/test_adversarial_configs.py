@@ -37,7 +37,7 @@ def test_gan_configs_reuse_the_semantic_network_config(
     semantic, semantic_task = build_task(compose_train, f"model={semantic_model}")
     cfg, task = build_task(compose_train, *overrides)
     # The segmenter is the semantic model's network config, not a copy of it.
-    assert OmegaConf.to_container(cfg.model.segmenter) == OmegaConf.to_container(semantic.model.net)
+    assert OmegaConf.to_container(cfg.model.net) == OmegaConf.to_container(semantic.model.net)
     assert isinstance(task, AdversarialSegmentation)
     assert type(task.method) is method
     assert type(task.discriminator) is getattr(discriminators, discriminator)
@@ -78,7 +78,7 @@ def test_ddp_finds_unused_parameters_for_gan_models_only(compose_train):
     [
         (["model=unet_gan", "data.task=instance"], "semantic models cannot train"),
         (["model=unet_gan", "model.discriminator.num_classes=3"], "discriminator.num_classes=3"),
-        (["model=unet_gan", "model.segmenter.classes=3"], "model.segmenter.classes=3"),
+        (["model=unet_gan", "model.net.classes=3"], "model.net.classes=3"),
         (["model=unet_gan", "loss=none"], "need a loss"),
         (["model=unet_gan", "trainer.gradient_clip_val=1"], "set model.gradient_clip_val"),
     ],

@@ -69,7 +69,7 @@ def make_task(
     torch.manual_seed(0)
     method_kwargs = {**({"semi_start": 0} if method == "hung2018" else {}), **(method_kwargs or {})}
     return AdversarialSegmentation(
-        segmenter=tiny_segmenter(),
+        net=tiny_segmenter(),
         discriminator=discriminator_for(method),
         loss=loss or nn.CrossEntropyLoss(ignore_index=255),
         optimizer=functools.partial(build_optimizer, optimizer="torch.optim.AdamW", lr=1e-2),
@@ -307,7 +307,7 @@ def test_invalid_settings_are_refused(kwargs, message):
         recon = {"recon_loss": kwargs.pop("recon_loss")} if "recon_loss" in kwargs else {}
         method = kwargs.pop("method", None) or Luc2016(**recon)
         AdversarialSegmentation(
-            segmenter=tiny_segmenter(),
+            net=tiny_segmenter(),
             discriminator=discriminator_for("luc2016"),
             loss=nn.CrossEntropyLoss(),
             optimizer=functools.partial(build_optimizer),

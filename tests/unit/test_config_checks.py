@@ -36,3 +36,16 @@ def test_bad_values_are_refused(compose_train, override, message):
         return
     with pytest.raises(ConfigError, match=message):
         check_train_config(cfg)
+
+
+def test_a_moved_key_on_the_command_line_is_named_with_its_new_place(tmp_path):
+    from segkit.run.compose import CONF_DIR
+    from segkit.run.group_choices import UnknownChoiceError, check_group_choices
+
+    with pytest.raises(UnknownChoiceError, match=r"is now model.net.encoder_name: model.net.en"):
+        check_group_choices(["model=unet_gan", "model.segmenter.encoder_name=resnet34"], CONF_DIR)
+    with pytest.raises(UnknownChoiceError, match=r"model.method.semi_start=5$"):
+        check_group_choices(["model=gan", "model.semi_start=5"], CONF_DIR)
+    check_group_choices(["model=gan", "model.net.encoder_name=x", "model.seg_weight=2"], CONF_DIR)
+    # A model config of one's own (from another config dir) may use any key.
+    check_group_choices([f"hydra.searchpath=[file://{tmp_path}]", "model.threshold=1"], CONF_DIR)

@@ -53,7 +53,7 @@ class RecordingLoss(nn.Module):
 def make_task(loss=None, **consistency) -> SemiSupervisedSegmentation:
     torch.manual_seed(0)
     return SemiSupervisedSegmentation(
-        segmenter=TinyNet(),
+        net=TinyNet(),
         loss=loss or nn.CrossEntropyLoss(ignore_index=255),
         optimizer=functools.partial(build_optimizer, optimizer="torch.optim.AdamW", lr=1e-2),
         consistency=WeakToStrong(**{"threshold": 0.5, **consistency}),
