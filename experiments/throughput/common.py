@@ -16,9 +16,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-from segkit.run.build import job_precision
 from segkit.run.compose import CONF_DIR
-from segkit.run.precision import autocast_dtype, channels_last
+from segkit.run.plan import plan_job
+from segkit.run.precision import autocast_dtype
 
 #: Benchmark model name -> `segkit.train` overrides that select it.
 MODELS: dict[str, tuple[str, ...]] = {
@@ -49,11 +49,10 @@ def compose_run(overrides: Sequence[str], output_dir: Path) -> DictConfig:
 
 def resolved_setting(cfg: DictConfig) -> tuple[str, torch.memory_format]:
     """(Lightning precision, memory format) that `cfg` trains with on this machine, decided
-    where `segkit.train` decides them (`segkit.run.build.job_precision`,
-    `segkit.run.precision.channels_last`)."""
-    precision = job_precision(cfg)
-    nhwc = channels_last(cfg.model.get("channels_last", "auto"), precision)
-    return str(precision), torch.channels_last if nhwc else torch.contiguous_format
+    where `segkit.train` decides them (`segkit.run.plan.plan_job`)."""
+    plan = plan_job(cfg)
+    memory_format = torch.channels_last if plan.channels_last else torch.contiguous_format
+    return str(plan.precision), memory_format
 
 
 def describe(precision: str, memory_format: torch.memory_format) -> str:

@@ -2,9 +2,10 @@
 `segkit.predict`, `segkit.export`, `segkit.load`, the bench and the GPU check all call it.
 
 Everything a task needs goes through its constructor (`build_task`): the network, loss,
-optimizer and scheduler factories from the config, plus what the job decides (the
-channels-last choice for its precision, ``trainer.on_nonfinite``, eval/predict's
-``inference``). Nothing is set on a task after it is built.
+optimizer and scheduler factories from the config, plus what the job decided
+(`segkit.run.plan.JobPlan`: the channels-last choice for its precision,
+``trainer.on_nonfinite``) and eval/predict's ``inference``. Nothing is set on a task after it
+is built.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from segkit.run.checkpoints import CONFIG_KEY, PROVENANCE_KEY, WEIGHT_KEYS, CheckpointError
 from segkit.run.config_checks import ConfigError
-from segkit.run.facts import task_family
 from segkit.run.launch import is_rank_zero
+from segkit.run.plan import JobPlan, plan_job
 
 #: Model config keys read here rather than passed to the task: loading weights is a step of
 #: building the network, and a checkpoint must not point at a file it no longer needs.
@@ -35,21 +36,11 @@ def task_config(model_cfg: DictConfig) -> DictConfig:
     return OmegaConf.create({k: v for k, v in resolved.items() if k not in skipped})
 
 
-def job_precision(cfg: DictConfig) -> str | int:
-    """The Lightning precision a training config runs with (``trainer.precision: auto``
-    resolved for ``trainer.accelerator`` by `segkit.run.precision.resolve_precision`)."""
-    from segkit.run.precision import resolve_precision
-
-    trainer = cfg.get("trainer") or {}
-    return resolve_precision(trainer.get("precision", "auto"), trainer.get("accelerator", "auto"))
-
-
 def build_task(
     cfg: DictConfig,
-    precision: str | int | None = None,
+    plan: JobPlan | None = None,
     *,
     state_dict: Mapping[str, Any] | None = None,
-    on_nonfinite: str | None = None,
     inference: Mapping[str, Any] | None = None,
     source: str | Path = "checkpoint",
 ):
@@ -57,36 +48,29 @@ def build_task(
 
     Args:
         cfg: a run config (composed, or stored in a checkpoint).
-        precision: the job's resolved Lightning precision (`segkit.run.precision`; None: the
-            training config's, `job_precision`); semantic tasks run channels-last under mixed
-            precision when ``model.channels_last=auto``.
+        plan: what the job decided (`segkit.run.plan.plan_job`; None: the plan of `cfg` as
+            configured): semantic tasks run channels-last as it says (under mixed precision
+            when ``model.channels_last=auto``) and every task gets its ``on_nonfinite``.
         state_dict: None to train: ``model.pretrained`` is loaded and the network checked
             against the data's image size. A checkpoint's ``state_dict``: the network is built
             without any pretrained weights (nothing downloaded or read from caches), every
             tensor is loaded strictly, and the task is returned in eval mode.
-        on_nonfinite: "error" or "skip" for a non-finite training loss (None: the config's
-            ``trainer.on_nonfinite``, segkit's key; "error" without one).
         inference: `segkit.inference.InferenceOptions` fields for val/test/predict of semantic
             tasks (instance tasks take none).
         source: the checkpoint's path, named in errors.
     """
     from hydra.utils import instantiate
 
-    from segkit.run.precision import channels_last
-
-    if precision is None:
-        precision = job_precision(cfg)
+    plan = plan or plan_job(cfg)
     model_cfg = task_config(cfg.model)
     if state_dict is not None:
         net = model_cfg.net
         for key in WEIGHT_KEYS:
             if key in net:
                 net[key] = None
-    if on_nonfinite is None:
-        on_nonfinite = (cfg.get("trainer") or {}).get("on_nonfinite", "error")
-    decided: dict[str, Any] = {"on_nonfinite": on_nonfinite}
-    if task_family(cfg) != "instance":
-        decided["channels_last"] = channels_last(model_cfg.get("channels_last", "auto"), precision)
+    decided: dict[str, Any] = {"on_nonfinite": plan.on_nonfinite}
+    if plan.family != "instance":
+        decided["channels_last"] = plan.channels_last
         decided["inference"] = plain(inference) if inference else None
     elif inference and any(v not in (None, False, [1.0]) for v in plain(inference).values()):
         raise ConfigError("inference=...: instance models predict whole images only")
@@ -147,24 +131,23 @@ def prepare_net(net, cfg: DictConfig) -> None:
 
 def build_trainer(
     cfg: DictConfig,
-    precision: str | int | None = None,
+    plan: JobPlan | None = None,
     provenance: Mapping[str, Any] | None = None,
 ) -> tuple:
     """(Lightning Trainer, its loggers) for `cfg`: the configured callbacks, plus the resolved
     config and `provenance` (None: this process's, `segkit.run.provenance`) in every
-    checkpoint, the loggers, and the resolved `precision` (None: `job_precision`)."""
+    checkpoint, the loggers, and the `plan`'s precision (None: the plan of `cfg`)."""
     from hydra.utils import instantiate
 
     from segkit.callbacks.checkpoint_entries import CheckpointEntries
     from segkit.run.config_checks import WANDB_LOGGER_TARGET
     from segkit.run.precision import trainer_precision
 
-    if precision is None:
-        precision = job_precision(cfg)
+    plan = plan or plan_job(cfg)
     if provenance is None:
         from segkit.run.provenance import provenance as current_provenance
 
-        provenance = current_provenance(precision, cfg.trainer.get("accelerator", "auto"))
+        provenance = current_provenance(plan.precision, plan.accelerator)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     if cfg.trainer.get("enable_model_summary", True) and not cfg.get("verbose", False):
         from segkit.run.quiet import model_summary_callback
@@ -182,12 +165,11 @@ def build_trainer(
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_cfg.pop("on_nonfinite", None)  # segkit's key, given to the task (`build_task`)
     trainer_cfg.pop("precision", None)
-    accelerator = trainer_cfg.get("accelerator", "auto")
     trainer = instantiate(
         trainer_cfg,
         callbacks=callbacks,
         logger=loggers or False,
-        **trainer_precision(precision, accelerator),
+        **trainer_precision(plan.precision, plan.accelerator),
     )
     return trainer, loggers
 

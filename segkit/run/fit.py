@@ -11,9 +11,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from segkit.run.checkpoints import CheckpointError, check_family
-from segkit.run.config_checks import ConfigError, wandb_logger_config
+from segkit.run.config_checks import ConfigError
 from segkit.run.launch import distributed_job, is_rank_zero
+from segkit.run.plan import plan_job, record_plan
 
 
 def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
@@ -34,27 +34,19 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
     import lightning as L
     from hydra.core.hydra_config import HydraConfig
 
-    from segkit.run.build import build_task, build_trainer, job_precision
+    from segkit.run.build import build_task, build_trainer
     from segkit.run.category_ids import record_category_ids
     from segkit.run.class_weights import fill_auto_class_weights
     from segkit.run.outputs import write_resolved_config
     from segkit.run.provenance import provenance, write_provenance
-    from segkit.run.wandb_run import run_id_to_use
     from segkit.tracking.wandb_logger import finish_wandb
 
     hydra = HydraConfig.get()
     run_dir = Path(run_dir or hydra.runtime.output_dir)
-    if cfg.get("ckpt_path") == "last":  # this run dir's last checkpoint (Lightning's "last")
-        cfg.ckpt_path = str(last_checkpoint(run_dir))
-    if cfg.get("ckpt_path"):  # before anything is written: readable, safe, of this family
-        try:
-            check_family(cfg.ckpt_path, cfg)
-        except CheckpointError as err:
-            raise ConfigError(f"ckpt_path: {err}") from err
+    # Precision, memory format, the checkpoint to resume, the W&B id: decided once, here.
+    plan = plan_job(cfg, run_dir)
+    record_plan(cfg, plan)  # before the config is saved: checkpoints keep them
     check_pretrained_file(cfg.model.get("pretrained"))
-    wandb_cfg = wandb_logger_config(cfg.get("logger") or {})
-    if wandb_cfg is not None:  # before the config is saved: checkpoints keep the run id
-        wandb_cfg.id = run_id_to_use(wandb_cfg.get("id"), cfg.get("ckpt_path"), run_dir)
     L.seed_everything(cfg.seed, workers=True)
     from hydra.utils import instantiate
 
@@ -66,8 +58,7 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
         record_category_ids(cfg, datamodule)
     except (ValueError, OSError) as err:
         raise ConfigError(f"the training annotations: {err}") from err
-    precision = job_precision(cfg)
-    record = provenance(precision, cfg.trainer.get("accelerator", "auto"))
+    record = provenance(plan.precision, plan.accelerator)
     if is_rank_zero():  # one writer per run dir
         write_resolved_config(cfg, run_dir)
         write_provenance(record, run_dir)
@@ -77,8 +68,8 @@ def train(cfg: DictConfig, run_dir: Path | None = None) -> dict[str, float]:
     except (ValueError, OSError) as err:
         raise ConfigError(f"the labeled/unlabeled split: {err}") from err
 
-    task = build_task(cfg, precision)
-    trainer, loggers = build_trainer(cfg, precision, record)
+    task = build_task(cfg, plan)
+    trainer, loggers = build_trainer(cfg, plan, record)
 
     # DDP processes Lightning starts run this job, in this run dir (segkit/run/launch.py).
     try:
@@ -122,19 +113,6 @@ def survey_training_masks(datamodule) -> None:
             f"{', '.join(empty)} (check the masks, data.num_classes and data.class_names)",
             file=sys.stderr,
         )
-
-
-def last_checkpoint(run_dir: Path) -> Path:
-    """``<run_dir>/checkpoints/last.ckpt``, or `ConfigError` saying how to name the run."""
-    from segkit.run.resume import LAST_CHECKPOINT
-
-    path = run_dir / LAST_CHECKPOINT
-    if not path.is_file():
-        raise ConfigError(
-            f"ckpt_path=last: no {path}; name the run to continue with resume=RUN_DIR "
-            "(or hydra.run.dir=RUN_DIR ckpt_path=last)"
-        )
-    return path
 
 
 #: Write failures that stop a run with one line (full disk, quota, read-only, I/O, access).

@@ -39,11 +39,13 @@ def load_task(
     """(task in eval mode with the checkpoint's weights, the checkpoint's run config), the
     task built for the job's resolved `precision` and `inference` options."""
     from segkit.run.build import build_task
+    from segkit.run.plan import plan_job
 
     ckpt = load_checkpoint(ckpt_path)
     cfg = checkpoint_config(ckpt)
+    plan = plan_job(cfg, precision=precision)
     task = build_task(
-        cfg, precision, state_dict=ckpt["state_dict"], inference=inference, source=ckpt_path
+        cfg, plan, state_dict=ckpt["state_dict"], inference=inference, source=ckpt_path
     )
     return task, cfg
 

@@ -54,11 +54,14 @@ def test_the_builder_gives_the_task_the_memory_format_of_the_jobs_precision(
     compose_train, setting, precision, expected
 ):
     from segkit.run.build import build_task
+    from segkit.run.plan import plan_job
     from segkit.run.precision import channels_last
 
     assert channels_last(setting, precision) is expected
     cfg = compose_train(f"model.channels_last={str(setting).lower()}", "trainer.on_nonfinite=skip")
-    task = build_task(cfg, precision)
+    plan = plan_job(cfg, precision=precision)  # the job decides once; the task follows
+    assert (plan.precision, plan.channels_last) == (precision, expected)
+    task = build_task(cfg, plan)
     wanted = torch.channels_last if expected else torch.contiguous_format
     assert task.memory_format == wanted and task.hparams.channels_last is expected
     conv = next(m for m in task.net.modules() if isinstance(m, torch.nn.Conv2d))
