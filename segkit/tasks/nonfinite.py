@@ -30,6 +30,8 @@ class NonFiniteGuard:
     on_nonfinite: str = "error"
     #: Batches skipped so far in this process.
     nonfinite_skips: int = 0
+    #: Buffers before the current batch (``skip`` only), put back when it is skipped.
+    _buffers_before: list[torch.Tensor]
 
     def _init_nonfinite(self, on_nonfinite: str) -> None:
         if on_nonfinite not in ("error", "skip"):

@@ -27,6 +27,11 @@ class FactoryOptimizers:
     """Mixin for LightningModules with ``self.net``, ``self.optimizer_factory``,
     ``self.scheduler_factory`` and ``hparams.scheduler_interval`` ("step" or "epoch")."""
 
+    # Set by the task's __init__ (annotations only: nn.Module registers the network itself).
+    net: torch.nn.Module
+    optimizer_factory: OptimizerFactory
+    scheduler_factory: SchedulerFactory | None
+
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(model=self.net)
         if self.scheduler_factory is None:

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
+from torch import nn
 from torchmetrics import MeanMetric
 
 from segkit.inference import InferenceOptions, at_label_size
@@ -25,6 +26,18 @@ class SemanticEvaluation:
     ``inference`` (`segkit.inference.InferenceOptions` fields; None: one forward pass) says
     how validation, test and `predict_logits` run the network: sliding windows, flips, scales.
     """
+
+    # Set by the task's __init__ before `_init_evaluation` (annotations only: nn.Module
+    # registers modules itself).
+    net: nn.Module
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    # Set by `_init_evaluation`.
+    memory_format: torch.memory_format
+    val_scores: SegmentationScores
+    test_scores: SegmentationScores
+    val_loss: MeanMetric
+    test_loss: MeanMetric
+    inference: InferenceOptions | None
 
     def _init_evaluation(
         self,

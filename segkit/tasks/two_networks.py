@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from segkit.tasks.optimization import FactoryOptimizers
+from torch import nn
+
+from segkit.tasks.optimization import FactoryOptimizers, OptimizerFactory, SchedulerFactory
 
 
 class TwoNetworkOptimization(FactoryOptimizers):
@@ -20,6 +22,11 @@ class TwoNetworkOptimization(FactoryOptimizers):
     ``1 + discriminator_steps`` per batch, and ``trainer.max_steps`` counts them too;
     `iteration` (segmenter steps = batches) is what warm-ups and per-step schedulers count.
     """
+
+    # Set by the task's __init__, beside `FactoryOptimizers`' (annotations only).
+    discriminator: nn.Module | None
+    d_optimizer_factory: OptimizerFactory | None
+    d_scheduler_factory: SchedulerFactory | None
 
     @property
     def discriminator_steps(self) -> int:
