@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # experiments/study_runs.py
 from study_runs import final_weights_overrides, previous_settings, run_all, train_run  # noqa: E402
 
-METHODS = ("source_only", "adaptsegnet", "advent", "dacs", "oracle")
+METHODS = ("source_only", "adaptsegnet", "advent", "dacs", "fda", "oracle")
 #: Methods with a discriminator: Lightning's max_steps counts its optimizer steps too.
 ADVERSARIAL = ("adaptsegnet", "advent")
 
